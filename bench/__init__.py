@@ -1,0 +1,1 @@
+"""Benchmarks of loopml against its peers; run ``python -m bench --help``."""

@@ -1,0 +1,15 @@
+"""The registry of suites: ``python -m bench NAME`` runs ``SUITES[NAME]``.
+
+To add one, write its side scripts under ``bench/sides/``, define a :class:`bench._suite.Suite`
+in a module here and register it below. A peer that needs its own packages gets its own
+:class:`bench._env.PeerEnv` (requirements file + venv folder).
+"""
+
+from __future__ import annotations
+
+from bench._suite import Suite
+from bench.suites.tracking import TRACKING
+
+__all__ = ["SUITES"]
+
+SUITES: dict[str, Suite] = {suite.name: suite for suite in (TRACKING,)}

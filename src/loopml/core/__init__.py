@@ -1,0 +1,36 @@
+"""Foundation: settings, errors, ids, the clock and the entities every layer shares."""
+
+from loopml.core._entities import ArtifactRef, Experiment, MetricPoint, Run, RunStatus
+from loopml.core._errors import (
+    AlreadyExistsError,
+    BackendError,
+    ConfigError,
+    IntegrityError,
+    LoopmlError,
+    NotFoundError,
+    PermissionDeniedError,
+    ValidationError,
+)
+from loopml.core._ids import new_id, now_ms
+from loopml.core._settings import ENV_VARS, Settings, load_settings
+
+__all__ = [
+    "ENV_VARS",
+    "AlreadyExistsError",
+    "ArtifactRef",
+    "BackendError",
+    "ConfigError",
+    "Experiment",
+    "IntegrityError",
+    "LoopmlError",
+    "MetricPoint",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "Run",
+    "RunStatus",
+    "Settings",
+    "ValidationError",
+    "load_settings",
+    "new_id",
+    "now_ms",
+]

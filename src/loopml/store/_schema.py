@@ -1,0 +1,110 @@
+"""The metadata schema: every table loopml keeps in its database, as SQLAlchemy Core.
+
+One schema and one migration history for the whole database: the tables belong
+to the store, the domain layers (tracking, registry, ...) query them. Changing a
+table here needs a new Alembic revision in ``migrations/versions``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "experiments",
+    "latest_metrics",
+    "metadata",
+    "metrics",
+    "params",
+    "run_artifacts",
+    "runs",
+    "tags",
+]
+
+metadata = MetaData()
+
+# SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL wants BIGINT.
+_AutoId = BigInteger().with_variant(Integer(), "sqlite")
+
+experiments = Table(
+    "experiments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+runs = Table(
+    "runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("experiment_id", String(32), ForeignKey("experiments.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=True),
+    Column("parent_id", String(32), ForeignKey("runs.id"), nullable=True),
+    Index("ix_runs_experiment_start", "experiment_id", "start_ms"),
+    Index("ix_runs_parent", "parent_id"),
+)
+
+params = Table(
+    "params",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+tags = Table(
+    "tags",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+# A metric value of NULL stands for NaN, which SQLite cannot store.
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", _AutoId, primary_key=True, autoincrement=True),
+    Column("run_id", String(32), ForeignKey("runs.id"), nullable=False),
+    Column("key", String(250), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Index("ix_metrics_run_key_step", "run_id", "key", "step"),
+)
+
+# The latest value of each metric of each run, kept on write so that searching
+# and ordering runs by a metric is one indexed join instead of a scan of history.
+latest_metrics = Table(
+    "latest_metrics",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("key", String(250), primary_key=True),
+    Column("value", Float, nullable=True),
+    Column("step", BigInteger, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Index("ix_latest_metrics_key_value", "key", "value"),
+)
+
+run_artifacts = Table(
+    "run_artifacts",
+    metadata,
+    Column("run_id", String(32), ForeignKey("runs.id"), primary_key=True),
+    Column("path", String(1024), primary_key=True),
+    Column("digest", String(80), nullable=False),
+    Column("size", BigInteger, nullable=False),
+)
