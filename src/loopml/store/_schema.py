@@ -54,6 +54,9 @@ runs = Table(
     Column("start_ms", BigInteger, nullable=False),
     Column("end_ms", BigInteger, nullable=True),
     Column("parent_id", String(32), ForeignKey("runs.id"), nullable=True),
+    # JSON of the ended run's params, latest metrics and tags, written once when it ends,
+    # so a search page reads one row per run instead of dozens (NULL while running).
+    Column("summary", Text, nullable=True),
     Index("ix_runs_experiment_start", "experiment_id", "start_ms"),
     Index("ix_runs_parent", "parent_id"),
 )

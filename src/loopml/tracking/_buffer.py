@@ -34,7 +34,7 @@ class Pending:
     metrics: list[MetricRow] = field(default_factory=list)
     params: dict[tuple[str, str], str] = field(default_factory=dict)
     tags: dict[tuple[str, str], str] = field(default_factory=dict)
-    finished: dict[str, tuple[str, int]] = field(default_factory=dict)
+    finished: dict[str, tuple[str, int, str]] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return bool(self.runs or self.metrics or self.params or self.tags or self.finished)
@@ -52,8 +52,9 @@ class Pending:
 # cursor: SQLAlchemy's per-statement overhead was half the cost of ending a run.
 # The statements are the same on SQLite and PostgreSQL but for the placeholder.
 _SQL = {
-    "runs": "INSERT INTO runs (id, experiment_id, name, status, start_ms, end_ms, parent_id)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+    "runs": "INSERT INTO runs"
+    " (id, experiment_id, name, status, start_ms, end_ms, parent_id, summary)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     "params": "INSERT INTO params (run_id, key, value) VALUES (?, ?, ?)"
     " ON CONFLICT (run_id, key) DO NOTHING",
     "tags": "INSERT INTO tags (run_id, key, value) VALUES (?, ?, ?)"
@@ -66,7 +67,7 @@ _SQL = {
     " step = excluded.step, timestamp_ms = excluded.timestamp_ms"
     " WHERE excluded.step > latest_metrics.step OR (excluded.step = latest_metrics.step"
     " AND excluded.timestamp_ms >= latest_metrics.timestamp_ms)",
-    "finish": "UPDATE runs SET status = ?, end_ms = ? WHERE id = ?",
+    "finish": "UPDATE runs SET status = ?, end_ms = ?, summary = ? WHERE id = ?",
 }
 _SQL_PYFORMAT = {name: sql.replace("?", "%s") for name, sql in _SQL.items()}
 
@@ -81,8 +82,8 @@ def write_pending(conn: Connection, pending: Pending) -> None:
             rows = []
             for run in pending.runs:
                 # A run that starts and ends within one flush is written once, finished.
-                status, end_ms = finished.pop(run[0], (run[3], run[5]))
-                rows.append((*run[:3], status, run[4], end_ms, run[6]))
+                status, end_ms, summary = finished.pop(run[0], (run[3], run[5], None))
+                rows.append((*run[:3], status, run[4], end_ms, run[6], summary))
             cursor.executemany(sql["runs"], rows)
         if pending.params:
             cursor.executemany(sql["params"], [(r, k, v) for (r, k), v in pending.params.items()])
@@ -99,7 +100,7 @@ def write_pending(conn: Connection, pending: Pending) -> None:
                     latest[(row[0], row[1])] = row
             cursor.executemany(sql["latest"], list(latest.values()))
         if finished:
-            cursor.executemany(sql["finish"], [(s, end, r) for r, (s, end) in finished.items()])
+            cursor.executemany(sql["finish"], [(*done, r) for r, done in finished.items()])
     finally:
         cursor.close()
 
@@ -121,9 +122,9 @@ class WriteBuffer:
         with self._lock:
             self._pending.runs.append(row)
 
-    def add_finish(self, run_id: str, status: str, end_ms: int) -> None:
+    def add_finish(self, run_id: str, status: str, end_ms: int, summary: str) -> None:
         with self._lock:
-            self._pending.finished[run_id] = (status, end_ms)
+            self._pending.finished[run_id] = (status, end_ms, summary)
 
     def add_metric(self, row: MetricRow) -> None:
         with self._lock:

@@ -226,9 +226,9 @@ class Client:
         with self.store.read() as conn:
             experiment_ids = self._experiment_ids(conn, experiment)
             query = search_query(experiment_ids, clauses, order_by)
-            ids = list(conn.scalars(query.limit(max_results + 1).offset(offset)))
-            page = RunPage(_repo.load_runs(conn, ids[:max_results]))
-        if len(ids) > max_results:
+            rows = conn.execute(query.limit(max_results + 1).offset(offset)).all()
+            page = RunPage(_repo.runs_from_rows(conn, rows[:max_results]))
+        if len(rows) > max_results:
             page.next_page_token = encode_page_token(offset + max_results)
         return page
 

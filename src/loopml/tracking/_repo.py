@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, func, select, update
 
 from loopml.core import (
@@ -113,27 +114,46 @@ def _rows_for(conn: Connection, sql: str, ids: list[str]) -> list[tuple[Any, ...
         cursor.close()
 
 
-def load_runs(conn: Connection, run_ids: list[str]) -> list[Run]:
-    """Runs with params, tags and latest metrics, in the order of ``run_ids``."""
-    if not run_ids:
+RUN_COLUMNS = (
+    R.c.id,
+    R.c.experiment_id,
+    R.c.name,
+    R.c.status,
+    R.c.start_ms,
+    R.c.end_ms,
+    R.c.parent_id,
+    R.c.summary,
+)
+
+
+def runs_from_rows(conn: Connection, rows: Sequence[Any]) -> list[Run]:
+    """Runs for rows of :data:`RUN_COLUMNS`, with params, tags and latest metrics attached."""
+    if not rows:
         return []
-    extras: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
-        run_id: ({}, {}, {}) for run_id in run_ids
-    }
-    for slot, table in enumerate(("params", "latest_metrics", "tags")):
+    params: dict[str, dict[str, Any]] = {}
+    metrics: dict[str, dict[str, Any]] = {}
+    tags: dict[str, dict[str, Any]] = {}
+    open_ids = []
+    for row in rows:
+        if row[7] is None:  # still running: no summary yet
+            open_ids.append(row[0])
+            params[row[0]], metrics[row[0]], tags[row[0]] = {}, {}, {}
+        else:
+            summary = orjson.loads(row[7])
+            values = summary["metrics"]
+            if None in values.values():
+                values = {k: _NAN if v is None else v for k, v in values.items()}
+            params[row[0]], metrics[row[0]], tags[row[0]] = (
+                summary["params"],
+                values,
+                summary["tags"],
+            )
+    for table, into in (("params", params), ("tags", tags), ("latest_metrics", metrics)):
         sql = f"SELECT run_id, key, value FROM {table} WHERE run_id IN ({{ids}})"
-        for run_id, key, value in _rows_for(conn, sql, run_ids):
-            extras[run_id][slot][key] = _NAN if value is None else value
-    sql = (
-        "SELECT id, experiment_id, name, status, start_ms, end_ms, parent_id"
-        " FROM runs WHERE id IN ({ids})"
-    )
-    by_id = {}
-    for id_, experiment_id, name, status, start_ms, end_ms, parent_id in _rows_for(
-        conn, sql, run_ids
-    ):
-        params, metrics, tags = extras[id_]
-        by_id[id_] = Run(
+        for run_id, key, value in _rows_for(conn, sql, open_ids):
+            into[run_id][key] = _NAN if value is None else value
+    return [
+        Run(
             id=id_,
             experiment_id=experiment_id,
             name=name,
@@ -141,11 +161,19 @@ def load_runs(conn: Connection, run_ids: list[str]) -> list[Run]:
             start_ms=start_ms,
             end_ms=end_ms,
             parent_id=parent_id,
-            params=params,
-            metrics=metrics,
-            tags=tags,
+            params=params[id_],
+            metrics=metrics[id_],
+            tags=tags[id_],
         )
-    return [by_id[run_id] for run_id in run_ids if run_id in by_id]
+        for id_, experiment_id, name, status, start_ms, end_ms, parent_id, _ in rows
+    ]
+
+
+def load_runs(conn: Connection, run_ids: list[str]) -> list[Run]:
+    """Runs with params, tags and latest metrics, in the order of ``run_ids``."""
+    rows = conn.execute(select(*RUN_COLUMNS).where(R.c.id.in_(run_ids))).all()
+    order = {run_id: index for index, run_id in enumerate(run_ids)}
+    return runs_from_rows(conn, sorted(rows, key=lambda row: order[row[0]]))
 
 
 def resolve_run_id(conn: Connection, run_id: str) -> str:

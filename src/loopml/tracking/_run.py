@@ -9,6 +9,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from loopml.artifacts import safe_relative_path
 from loopml.core import ArtifactRef, RunStatus, ValidationError, now_ms
 from loopml.tracking._validate import check_key, metric_value, param_value, step_value
@@ -44,6 +46,8 @@ class ActiveRun:
         self._client = client
         self._buffer = client._buffer_for_runs()
         self._params: dict[str, str] = {}
+        self._tags: dict[str, str] = {}
+        self._latest: dict[str, tuple[int, int, float]] = {}  # key -> (step, timestamp, value)
         self._steps: dict[str, int] = {}
         self._lock = threading.Lock()
         self._system_samples = 0
@@ -88,7 +92,11 @@ class ActiveRun:
         with self._lock:
             step = self._steps.get(key, 0) if step is None else step_value(key, step)
             self._steps[key] = step + 1
-        self._buffer.add_metric((self.id, key, number, step, timestamp_ms or now_ms()))
+            point = (step, timestamp_ms or now_ms(), number)
+            seen = self._latest.get(key)
+            if seen is None or point[:2] >= seen[:2]:
+                self._latest[key] = point
+        self._buffer.add_metric((self.id, key, number, point[0], point[1]))
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         """Record one point for each metric, all with the same timestamp."""
@@ -109,6 +117,8 @@ class ActiveRun:
         """Set several tags at once."""
         self._check_open()
         values = {check_key("tag", k): param_value(k, v) for k, v in tags.items()}
+        with self._lock:
+            self._tags.update(values)
         self._buffer.add_tags(self.id, values)
 
     def log_artifact(
@@ -177,7 +187,16 @@ class ActiveRun:
         ):
             self._log_system(self._client._sample_system())
         self.status = final
-        self._buffer.add_finish(self.id, final.value, now_ms())
+        with self._lock:
+            # orjson writes NaN as null, as the metrics table stores it.
+            summary = orjson.dumps(
+                {
+                    "params": self._params,
+                    "metrics": {key: point[2] for key, point in self._latest.items()},
+                    "tags": self._tags,
+                }
+            ).decode()
+        self._buffer.add_finish(self.id, final.value, now_ms(), summary)
         self._buffer.flush()
 
     def __enter__(self) -> ActiveRun:

@@ -23,6 +23,7 @@ from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, selec
 
 from loopml.core import ValidationError
 from loopml.store import schema
+from loopml.tracking._repo import RUN_COLUMNS
 
 __all__ = [
     "Clause",
@@ -240,6 +241,6 @@ def decode_page_token(token: str | None) -> int:
 def search_query(
     experiment_ids: list[str], clauses: list[Clause], order_by: list[str] | None
 ) -> Select[Any]:
-    """SELECT runs.id for a search, before LIMIT/OFFSET."""
-    query = select(R.c.id).where(R.c.experiment_id.in_(experiment_ids), where(clauses))
+    """SELECT the run columns for a search, before LIMIT/OFFSET."""
+    query = select(*RUN_COLUMNS).where(R.c.experiment_id.in_(experiment_ids), where(clauses))
     return apply_order(query, order_by)

@@ -34,6 +34,7 @@ def upgrade() -> None:
         sa.Column("start_ms", sa.BigInteger, nullable=False),
         sa.Column("end_ms", sa.BigInteger, nullable=True),
         sa.Column("parent_id", sa.String(32), sa.ForeignKey("runs.id"), nullable=True),
+        sa.Column("summary", sa.Text, nullable=True),
     )
     op.create_index("ix_runs_experiment_start", "runs", ["experiment_id", "start_ms"])
     op.create_index("ix_runs_parent", "runs", ["parent_id"])
@@ -43,6 +44,7 @@ def upgrade() -> None:
             sa.Column("run_id", sa.String(32), sa.ForeignKey("runs.id"), primary_key=True),
             sa.Column("key", sa.String(250), primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
+            sqlite_with_rowid=False,
         )
     op.create_table(
         "metrics",
@@ -61,6 +63,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float, nullable=True),
         sa.Column("step", sa.BigInteger, nullable=False),
         sa.Column("timestamp_ms", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_latest_metrics_key_value", "latest_metrics", ["key", "value"])
     op.create_table(
@@ -69,6 +72,7 @@ def upgrade() -> None:
         sa.Column("path", sa.String(1024), primary_key=True),
         sa.Column("digest", sa.String(80), nullable=False),
         sa.Column("size", sa.BigInteger, nullable=False),
+        sqlite_with_rowid=False,
     )
 
 
