@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from bench._suite import Suite
 from bench.suites.tracking import TRACKING
+from bench.suites.versioning import VERSIONING
 
 __all__ = ["SUITES"]
 
-SUITES: dict[str, Suite] = {suite.name: suite for suite in (TRACKING,)}
+SUITES: dict[str, Suite] = {suite.name: suite for suite in (TRACKING, VERSIONING)}

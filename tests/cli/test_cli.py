@@ -41,7 +41,7 @@ def test_version() -> None:
 
 def test_db_upgrade_creates_then_reports_up_to_date(tmp_path: Path) -> None:
     code, out = _invoke(tmp_path / "h", "db", "upgrade")
-    assert code == 0 and "schema revision none -> 0001" in out
+    assert code == 0 and "schema revision none -> 0002" in out
     code, out = _invoke(tmp_path / "h", "db", "upgrade")
     assert code == 0 and "is up to date" in out
 

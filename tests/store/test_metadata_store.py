@@ -15,6 +15,9 @@ from loopml.store import HEAD_REVISION, open_store, upgrade_store
 
 EXPECTED_TABLES = {
     "alembic_version",
+    "dataset_splits",
+    "dataset_versions",
+    "datasets",
     "experiments",
     "latest_metrics",
     "metrics",
@@ -22,6 +25,7 @@ EXPECTED_TABLES = {
     "run_artifacts",
     "runs",
     "tags",
+    "validation_attempts",
 }
 
 

@@ -1,6 +1,14 @@
 """Foundation: settings, errors, ids, the clock and the entities every layer shares."""
 
-from loopml.core._entities import ArtifactRef, Experiment, MetricPoint, Run, RunStatus
+from loopml.core._entities import (
+    ArtifactRef,
+    DatasetVersion,
+    Experiment,
+    MetricPoint,
+    Run,
+    RunStatus,
+)
+from loopml.core._environment import capture_environment
 from loopml.core._errors import (
     AlreadyExistsError,
     BackendError,
@@ -20,6 +28,7 @@ __all__ = [
     "ArtifactRef",
     "BackendError",
     "ConfigError",
+    "DatasetVersion",
     "Experiment",
     "IntegrityError",
     "LoopmlError",
@@ -30,6 +39,7 @@ __all__ = [
     "RunStatus",
     "Settings",
     "ValidationError",
+    "capture_environment",
     "load_settings",
     "new_id",
     "now_ms",

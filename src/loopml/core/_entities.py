@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import Any
 
-__all__ = ["ArtifactRef", "Experiment", "MetricPoint", "Run", "RunStatus"]
+__all__ = ["ArtifactRef", "DatasetVersion", "Experiment", "MetricPoint", "Run", "RunStatus"]
 
 
 class RunStatus(enum.StrEnum):
@@ -67,3 +68,34 @@ class Run:
     def duration_s(self) -> float | None:
         """Seconds from start to end, or None while the run is open."""
         return None if self.end_ms is None else (self.end_ms - self.start_ms) / 1000.0
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetVersion:
+    """One immutable version of a named dataset.
+
+    ``kind`` is ``"table"`` (ingested into one canonical Parquet snapshot, with schema,
+    profile and validation) or ``"files"`` (a file or folder versioned as-is, its
+    snapshot a manifest of files). ``digest`` names the content: the same data always
+    gets the same digest, whatever the source format or chunking.
+    """
+
+    id: str
+    name: str
+    version: int
+    digest: str
+    kind: str
+    snapshot: str
+    row_count: int | None
+    file_count: int
+    bytes: int
+    schema: list[dict[str, Any]] | None
+    source: dict[str, Any]
+    lineage: dict[str, Any]
+    forced: bool
+    created_ms: int
+
+    @property
+    def ref(self) -> str:
+        """``NAME@VERSION``, the way the CLI names it."""
+        return f"{self.name}@{self.version}"

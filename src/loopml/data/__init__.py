@@ -1,7 +1,61 @@
 """Data: ingest, validate, version, profile and split datasets.
 
 Every model in loopml traces back to the exact bytes it learned from: a
-:class:`DatasetVersion` is named by a content hash of its canonical data.
+:class:`~loopml.core.DatasetVersion` is named by a content hash of its canonical
+data, validated against expectations, profiled (the profile is monitoring's drift
+reference) and split reproducibly.
+
+    from loopml.data import DataCatalog, expect
+
+    catalog = DataCatalog()
+    result = catalog.ingest("flights.csv", name="flights",
+                            expectations=[expect.not_null("dep_time")])
+    train = catalog.load("flights@1")
 """
 
-__all__: list[str] = []
+from loopml.data._catalog_api import DataCatalog, IngestResult, validate_file
+from loopml.data._diff import ColumnDiff, ProfileDiff, diff_profiles
+from loopml.data._expectations import (
+    Expectation,
+    Severity,
+    expect,
+    expectations_from_dict,
+    load_expectations,
+)
+from loopml.data._profile import (
+    ColumnProfile,
+    DatasetProfile,
+    Histogram,
+    category_counts,
+    histogram_counts,
+    profile,
+)
+from loopml.data._report import CheckResult, ValidationReport
+from loopml.data._splits import SplitSpec, split_frames, split_indices
+from loopml.data._validation import validate
+
+__all__ = [
+    "CheckResult",
+    "ColumnDiff",
+    "ColumnProfile",
+    "DataCatalog",
+    "DatasetProfile",
+    "Expectation",
+    "Histogram",
+    "IngestResult",
+    "ProfileDiff",
+    "Severity",
+    "SplitSpec",
+    "ValidationReport",
+    "category_counts",
+    "diff_profiles",
+    "expect",
+    "expectations_from_dict",
+    "histogram_counts",
+    "load_expectations",
+    "profile",
+    "split_frames",
+    "split_indices",
+    "validate",
+    "validate_file",
+]

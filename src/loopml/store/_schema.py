@@ -18,9 +18,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 __all__ = [
+    "dataset_splits",
+    "dataset_versions",
+    "datasets",
     "experiments",
     "latest_metrics",
     "metadata",
@@ -29,6 +33,7 @@ __all__ = [
     "run_artifacts",
     "runs",
     "tags",
+    "validation_attempts",
 ]
 
 metadata = MetaData()
@@ -110,4 +115,65 @@ run_artifacts = Table(
     Column("path", String(1024), primary_key=True),
     Column("digest", String(80), nullable=False),
     Column("size", BigInteger, nullable=False),
+)
+
+datasets = Table(
+    "datasets",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Immutable once written. ``digest`` names the content (canonical table data, or the
+# manifest of a file set); ``snapshot`` is the artifact holding it.
+dataset_versions = Table(
+    "dataset_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset_id", String(32), ForeignKey("datasets.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("digest", String(80), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("snapshot", String(80), nullable=False),
+    Column("row_count", BigInteger, nullable=True),
+    Column("file_count", BigInteger, nullable=False),
+    Column("bytes", BigInteger, nullable=False),
+    Column("schema", Text, nullable=True),
+    Column("source", Text, nullable=False),
+    Column("lineage", Text, nullable=False),
+    Column("profile", Text, nullable=True),
+    Column("validation", Text, nullable=True),
+    Column("forced", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("dataset_id", "version", name="uq_dataset_versions_number"),
+    UniqueConstraint("dataset_id", "digest", name="uq_dataset_versions_digest"),
+)
+
+# Every validation of an ingest, kept whether or not it created a version.
+validation_attempts = Table(
+    "validation_attempts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("dataset_name", String(256), nullable=False),
+    Column("version_id", String(32), ForeignKey("dataset_versions.id"), nullable=True),
+    Column("source", Text, nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("forced", Integer, nullable=False),
+    Column("report", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_validation_attempts_name", "dataset_name", "created_ms"),
+)
+
+dataset_splits = Table(
+    "dataset_splits",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("version_id", String(32), ForeignKey("dataset_versions.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("fingerprint", String(80), nullable=False),
+    Column("counts", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    UniqueConstraint("version_id", "name", name="uq_dataset_splits_name"),
 )

@@ -24,6 +24,7 @@ from loopml.core import (
     RunStatus,
     Settings,
     ValidationError,
+    capture_environment,
     load_settings,
     new_id,
     now_ms,
@@ -31,7 +32,6 @@ from loopml.core import (
 from loopml.store import MetadataStore, open_store, schema
 from loopml.tracking import _repo
 from loopml.tracking._buffer import WriteBuffer
-from loopml.tracking._environment import capture_environment
 from loopml.tracking._run import ActiveRun
 from loopml.tracking._search import decode_page_token, encode_page_token, parse_filter, search_query
 from loopml.tracking._system import SystemSampler, sample_system

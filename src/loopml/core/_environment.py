@@ -1,4 +1,4 @@
-"""What every run records about where it ran: code version, interpreter, packages, host.
+"""Where code ran: git commit, interpreter, packages, host. Runs and dataset versions record it.
 
 Captured once per process and working folder (git is asked three questions, which
 costs milliseconds), then stamped on each run as ``loopml.*`` tags, so runs can be

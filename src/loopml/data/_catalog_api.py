@@ -1,0 +1,386 @@
+"""The data catalog: ingest, add, read, diff and split dataset versions.
+
+An ingest streams the source into a canonical Parquet file in the home's scratch
+folder, hashes it, validates it, profiles it, stores the file in the artifact store
+and only then writes one database transaction. Any failure before that
+transaction leaves no version and no rows behind (a failed validation is recorded
+as an attempt, on purpose).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from loopml.artifacts import ArtifactStore
+from loopml.core import (
+    DatasetVersion,
+    Settings,
+    ValidationError,
+    capture_environment,
+    load_settings,
+)
+from loopml.data import _catalog
+from loopml.data._canonical import write_canonical
+from loopml.data._diff import ProfileDiff, diff_profiles
+from loopml.data._expectations import Expectation, load_expectations
+from loopml.data._files import add_files, checkout_files
+from loopml.data._profile import DatasetProfile, profile
+from loopml.data._report import ValidationReport
+from loopml.data._sources import open_source
+from loopml.data._splits import SplitSpec, split_indices
+from loopml.data._validation import validate
+from loopml.store import MetadataStore, open_store
+
+__all__ = ["DataCatalog", "IngestResult", "validate_file"]
+
+Progress = Callable[[int], None]
+_LINEAGE_TAGS = (
+    "loopml.git.commit",
+    "loopml.git.dirty",
+    "loopml.git.diff_digest",
+    "loopml.command",
+    "loopml.user",
+    "loopml.host",
+    "loopml.python",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """What an ingest or add did: the version, whether it is new, and the validation report."""
+
+    version: DatasetVersion
+    created: bool
+    report: ValidationReport | None = None
+
+
+class DataCatalog:
+    """Dataset versions in the store that ``settings`` names."""
+
+    def __init__(self, settings: Settings | None = None, *, create_store: bool = True) -> None:
+        self.settings = settings or load_settings()
+        self._create_store = create_store
+        self._store: MetadataStore | None = None
+        self._artifacts: ArtifactStore | None = None
+
+    @property
+    def store(self) -> MetadataStore:
+        if self._store is None:
+            self._store = open_store(self.settings.db_url, create=self._create_store)
+        return self._store
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        if self._artifacts is None:
+            self._artifacts = ArtifactStore(self.settings.artifacts_url)
+        return self._artifacts
+
+    def close(self) -> None:
+        """Release the database connections."""
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> DataCatalog:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    @contextlib.contextmanager
+    def _scratch(self) -> Iterator[Path]:
+        folder = self.settings.home / "tmp"
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, name = tempfile.mkstemp(prefix="ingest-", suffix=".parquet", dir=folder)
+        os.close(handle)
+        try:
+            yield Path(name)
+        finally:
+            Path(name).unlink(missing_ok=True)
+
+    def _lineage(self, params: dict[str, Any] | None, extra: dict[str, Any]) -> dict[str, Any]:
+        environment = capture_environment(self.settings.project_dir)
+        code = {
+            key.removeprefix("loopml."): environment[key]
+            for key in _LINEAGE_TAGS
+            if key in environment
+        }
+        return {"code": code, "params": params or {}, **extra}
+
+    # -- writing ------------------------------------------------------------------
+
+    def ingest(
+        self,
+        source: str | Path | pd.DataFrame | pa.Table,
+        *,
+        name: str,
+        expectations: Sequence[Expectation] | str | Path | None = None,
+        force: bool = False,
+        format: str | None = None,
+        encoding: str = "utf-8",
+        delimiter: str | None = None,
+        sql: str | None = None,
+        params: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> IngestResult:
+        """Ingest a table into a new version of ``name`` (or return the identical one).
+
+        Raises:
+            ValidationError: bad input, or fail-level checks failed and ``force`` is False
+                (the report is recorded as an attempt and attached as ``exc.report``).
+            NotFoundError: the source file does not exist.
+        """
+        _check_name(name)
+        checks: Sequence[Expectation] = ()
+        expectation_source: dict[str, Any] = {}
+        if isinstance(expectations, str | Path):
+            checks = load_expectations(Path(expectations))
+            expectation_source = {"expectations_file": str(Path(expectations).resolve())}
+        elif expectations is not None:
+            checks = list(expectations)
+        opened = open_source(
+            source,
+            format=format,
+            encoding=encoding,
+            delimiter=delimiter,
+            sql=sql,
+            progress=progress,
+        )
+        with self._scratch() as scratch:
+            snapshot = write_canonical(opened.schema, opened.batches, scratch)
+            report = validate(scratch, checks) if checks else None
+            report_dict = report.to_dict() if report is not None else None
+            if report is not None and not report.passed and not force:
+                self.store.transact(
+                    lambda c: _catalog.insert_attempt(
+                        c,
+                        name=name,
+                        version_id=None,
+                        source=opened.description,
+                        passed=False,
+                        forced=False,
+                        report=report_dict or {},
+                    )
+                )
+                error = ValidationError(
+                    f"ingest of {name!r} created no version: {report.summary()}; "
+                    "fix the data or pass --force (recorded)"
+                )
+                error.report = report  # type: ignore[attr-defined]
+                raise error
+            with self.store.read() as conn:
+                existing = _catalog.find_by_digest(conn, name, snapshot.digest)
+            if existing is not None:
+                return IngestResult(existing, created=False, report=report)
+            data_profile = profile(scratch)
+            blob = self.artifacts.put_file(scratch)
+        values = {
+            "digest": snapshot.digest,
+            "kind": "table",
+            "snapshot": blob.digest,
+            "row_count": snapshot.row_count,
+            "file_count": 1,
+            "bytes": blob.size,
+            "schema": snapshot.schema_fields(),
+            "source": opened.description,
+            "lineage": self._lineage(params, expectation_source),
+            "profile": data_profile.to_dict(),
+            "validation": report_dict,
+            "forced": int(force),
+        }
+
+        def commit(conn: Any) -> DatasetVersion:
+            version = _catalog.insert_version(conn, name, values)
+            if report_dict is not None:
+                _catalog.insert_attempt(
+                    conn,
+                    name=name,
+                    version_id=version.id,
+                    source=opened.description,
+                    passed=bool(report and report.passed),
+                    forced=force,
+                    report=report_dict,
+                )
+            return version
+
+        return IngestResult(self.store.transact(commit), created=True, report=report)
+
+    def add(
+        self,
+        path: str | Path,
+        *,
+        name: str,
+        params: dict[str, Any] | None = None,
+        progress: Progress | None = None,
+    ) -> IngestResult:
+        """Version a file or folder as it is (like ``dvc add``); identical content returns
+        the existing version."""
+        _check_name(name)
+        root = Path(path)
+        files = add_files(root, self.artifacts, progress)
+        with self.store.read() as conn:
+            existing = _catalog.find_by_digest(conn, name, files.digest)
+        if existing is not None:
+            return IngestResult(existing, created=False)
+        values = {
+            "digest": files.digest,
+            "kind": "files",
+            "snapshot": files.manifest,
+            "row_count": None,
+            "file_count": files.file_count,
+            "bytes": files.bytes,
+            "schema": None,
+            "source": {"type": "files", "uri": str(root.resolve())},
+            "lineage": self._lineage(params, {}),
+            "profile": None,
+            "validation": None,
+            "forced": 0,
+        }
+        version = self.store.transact(lambda c: _catalog.insert_version(c, name, values))
+        return IngestResult(version, created=True)
+
+    # -- reading ------------------------------------------------------------------
+
+    def get(self, ref: str) -> DatasetVersion:
+        """The version ``NAME@VERSION`` (or the latest for ``NAME``)."""
+        with self.store.read() as conn:
+            return _catalog.get_version(conn, ref)
+
+    def versions(self, name: str) -> list[DatasetVersion]:
+        """Every version of ``name``, oldest first."""
+        with self.store.read() as conn:
+            return _catalog.list_versions(conn, name)
+
+    def datasets(self) -> list[tuple[str, int, int | None]]:
+        """Every dataset: name, number of versions, newest version number."""
+        with self.store.read() as conn:
+            return _catalog.list_datasets(conn)
+
+    def profile(self, ref: str) -> DatasetProfile:
+        """The stored profile of a table version (no data is read)."""
+        version = self._table(ref)
+        with self.store.read() as conn:
+            return DatasetProfile.from_dict(_catalog.version_blob(conn, version.id, "profile"))
+
+    def validation_report(self, ref: str) -> ValidationReport | None:
+        """The validation report stored with a version, if it was validated."""
+        version = self.get(ref)
+        with self.store.read() as conn:
+            raw = _catalog.version_blob(conn, version.id, "validation")
+        return None if raw is None else ValidationReport.from_dict(raw)
+
+    def snapshot_path(self, ref: str) -> Path:
+        """A local, verified copy of a table version's Parquet snapshot (cached by digest)."""
+        version = self._table(ref)
+        cache = self.settings.home / "cache" / f"{version.snapshot.split(':')[1]}.parquet"
+        if not cache.exists():
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            self.artifacts.download(version.snapshot, cache)
+        return cache
+
+    def load(self, ref: str, columns: list[str] | None = None) -> pd.DataFrame:
+        """A table version as a DataFrame."""
+        return pq.read_table(self.snapshot_path(ref), columns=columns).to_pandas()
+
+    def checkout(self, ref: str, dest: str | Path, progress: Progress | None = None) -> list[Path]:
+        """Write a files version under folder ``dest``, every file checked against its digest."""
+        version = self.get(ref)
+        if version.kind != "files":
+            raise ValidationError(f"{version.ref} is a table; use load() or snapshot_path()")
+        return checkout_files(self.artifacts, version.snapshot, Path(dest), progress)
+
+    def diff(self, ref_a: str, ref_b: str) -> ProfileDiff:
+        """Schema, row count and distribution changes from ``ref_a`` to ``ref_b``."""
+        return diff_profiles(self.profile(ref_a), self.profile(ref_b))
+
+    def _table(self, ref: str) -> DatasetVersion:
+        version = self.get(ref)
+        if version.kind != "table":
+            raise ValidationError(f"{version.ref} is a set of files, not a table")
+        return version
+
+    # -- splits -------------------------------------------------------------------
+
+    def split(self, ref: str, spec: SplitSpec, *, name: str = "default") -> dict[str, Any]:
+        """Split a table version, store the definition under ``name``, return row positions.
+
+        Storing the same name again with a different spec raises ValidationError.
+        """
+        version = self._table(ref)
+        table = pq.read_table(self.snapshot_path(ref))
+        spec.check(table.column_names)
+        parts = split_indices(table, spec)
+        counts = {part: len(rows) for part, rows in parts.items()}
+        self.store.transact(
+            lambda c: _catalog.insert_split(
+                c, version.id, name, spec.to_dict(), spec.fingerprint(), counts
+            )
+        )
+        return parts
+
+    def get_split(self, ref: str, name: str = "default") -> dict[str, Any]:
+        """Recompute a stored split: exactly the rows it had when stored."""
+        version = self._table(ref)
+        with self.store.read() as conn:
+            stored = _catalog.get_split(conn, version.id, name)
+        spec = SplitSpec.from_dict(stored["spec"])
+        parts = split_indices(pq.read_table(self.snapshot_path(ref)), spec)
+        counts = {part: len(rows) for part, rows in parts.items()}
+        if counts != stored["counts"]:  # the data is immutable, so this means a loopml bug
+            raise ValidationError(
+                f"split {name!r} of {version.ref} no longer reproduces: stored counts "
+                f"{stored['counts']}, now {counts}"
+            )
+        return parts
+
+    def splits(self, ref: str) -> list[dict[str, Any]]:
+        """The splits stored for a table version: name, spec, fingerprint and counts."""
+        version = self._table(ref)
+        with self.store.read() as conn:
+            return _catalog.list_splits(conn, version.id)
+
+
+def validate_file(
+    path: str | Path,
+    expectations: Sequence[Expectation] | str | Path,
+    *,
+    format: str | None = None,
+    encoding: str = "utf-8",
+    delimiter: str | None = None,
+) -> ValidationReport:
+    """Check a file against expectations without creating a version.
+
+    The file is streamed into a temporary canonical Parquet file first, so memory
+    stays bounded and the checks see exactly the types an ingest would store.
+    """
+    checks = (
+        load_expectations(Path(expectations))
+        if isinstance(expectations, str | Path)
+        else list(expectations)
+    )
+    opened = open_source(path, format=format, encoding=encoding, delimiter=delimiter)
+    with tempfile.TemporaryDirectory(prefix="loopml-validate-") as folder:
+        snapshot = write_canonical(opened.schema, opened.batches, Path(folder) / "data.parquet")
+        return validate(snapshot.path, checks)
+
+
+def _check_name(name: str) -> None:
+    if (
+        not isinstance(name, str)
+        or not name
+        or len(name) > 256
+        or "@" in name
+        or not name.isprintable()
+    ):
+        raise ValidationError(
+            f"dataset name must be 1-256 printable characters without '@'; got {name!r}"
+        )
