@@ -6,7 +6,14 @@ import importlib
 
 import pytest
 
-PACKAGES = ["loopml", "loopml.core", "loopml.store", "loopml.artifacts", "loopml.tracking"]
+PACKAGES = [
+    "loopml",
+    "loopml.core",
+    "loopml.store",
+    "loopml.artifacts",
+    "loopml.tracking",
+    "loopml.data",
+]
 
 
 @pytest.mark.parametrize("name", PACKAGES)
@@ -22,6 +29,8 @@ def test_public_names_are_in_all(name: str) -> None:
     public = {
         n
         for n, v in vars(module).items()
-        if not n.startswith("_") and not isinstance(v, type(importlib)) and n != "annotations"
+        if not n.startswith("_")
+        and not isinstance(v, type(importlib))
+        and n not in {"annotations", "TYPE_CHECKING", "Any"}
     }
     assert public <= set(module.__all__) | {"schema"}

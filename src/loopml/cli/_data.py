@@ -15,7 +15,7 @@ from rich.table import Table
 from loopml.cli._app import app, settings_from
 from loopml.cli._output import console, err_console, format_ms, print_json, to_jsonable
 from loopml.core import DatasetVersion, ValidationError
-from loopml.data import DataCatalog, SplitSpec, validate_file
+from loopml.data import DataCatalog
 
 data_app = typer.Typer(
     help="Datasets: ingest, version, validate, profile, diff, split.", no_args_is_help=True
@@ -249,6 +249,8 @@ def validate_(
 
     Exits 1 when a fail-level check fails.
     """
+    from loopml.data import validate_file
+
     report = validate_file(path, expectations)
     if json_:
         print_json(report.to_dict())
@@ -341,6 +343,8 @@ def split(
             options["names"] = ("train", "test")
     if column:
         options["column"] = column
+    from loopml.data import SplitSpec
+
     catalog = _catalog(ctx, create=False)
     try:
         parts = catalog.split(ref, SplitSpec(**options), name=split_name)

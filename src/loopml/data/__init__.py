@@ -13,26 +13,67 @@ reference) and split reproducibly.
     train = catalog.load("flights@1")
 """
 
+from typing import TYPE_CHECKING, Any
+
 from loopml.data._catalog_api import DataCatalog, IngestResult, validate_file
-from loopml.data._diff import ColumnDiff, ProfileDiff, diff_profiles
-from loopml.data._expectations import (
-    Expectation,
-    Severity,
-    expect,
-    expectations_from_dict,
-    load_expectations,
-)
-from loopml.data._profile import (
-    ColumnProfile,
-    DatasetProfile,
-    Histogram,
-    category_counts,
-    histogram_counts,
-    profile,
-)
-from loopml.data._report import CheckResult, ValidationReport
-from loopml.data._splits import SplitSpec, split_frames, split_indices
-from loopml.data._validation import validate
+
+if TYPE_CHECKING:
+    from loopml.data._diff import ColumnDiff, ProfileDiff, diff_profiles
+    from loopml.data._expectations import (
+        Expectation,
+        Severity,
+        expect,
+        expectations_from_dict,
+        load_expectations,
+    )
+    from loopml.data._profile import (
+        ColumnProfile,
+        DatasetProfile,
+        Histogram,
+        category_counts,
+        histogram_counts,
+        profile,
+    )
+    from loopml.data._report import CheckResult, ValidationReport
+    from loopml.data._splits import SplitSpec, split_frames, split_indices
+    from loopml.data._validation import validate
+
+# The names below pull in pandas, pyarrow, DuckDB and pandera, which take most of a second
+# to import; they load on first use (PEP 562) so the CLI starts fast.
+_LAZY = {
+    "ColumnDiff": "_diff",
+    "ProfileDiff": "_diff",
+    "diff_profiles": "_diff",
+    "Expectation": "_expectations",
+    "Severity": "_expectations",
+    "expect": "_expectations",
+    "expectations_from_dict": "_expectations",
+    "load_expectations": "_expectations",
+    "ColumnProfile": "_profile",
+    "DatasetProfile": "_profile",
+    "Histogram": "_profile",
+    "category_counts": "_profile",
+    "histogram_counts": "_profile",
+    "profile": "_profile",
+    "CheckResult": "_report",
+    "ValidationReport": "_report",
+    "SplitSpec": "_splits",
+    "split_frames": "_splits",
+    "split_indices": "_splits",
+    "validate": "_validation",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'loopml.data' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f"loopml.data.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "CheckResult",

@@ -15,11 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from loopml.artifacts import ArtifactStore
 from loopml.core import (
@@ -30,16 +26,21 @@ from loopml.core import (
     load_settings,
 )
 from loopml.data import _catalog
-from loopml.data._canonical import write_canonical
-from loopml.data._diff import ProfileDiff, diff_profiles
-from loopml.data._expectations import Expectation, load_expectations
 from loopml.data._files import add_files, checkout_files
-from loopml.data._profile import DatasetProfile, profile
-from loopml.data._report import ValidationReport
-from loopml.data._sources import open_source
-from loopml.data._splits import SplitSpec, split_indices
-from loopml.data._validation import validate
 from loopml.store import MetadataStore, open_store
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+    from loopml.data._diff import ProfileDiff
+    from loopml.data._expectations import Expectation
+    from loopml.data._profile import DatasetProfile
+    from loopml.data._report import ValidationReport
+    from loopml.data._splits import SplitSpec
+
+# pandas, pyarrow, DuckDB and pandera cost most of a second to import; methods import
+# what they use, so `loopml data add` and the other commands start fast.
 
 __all__ = ["DataCatalog", "IngestResult", "validate_file"]
 
@@ -139,6 +140,12 @@ class DataCatalog:
                 (the report is recorded as an attempt and attached as ``exc.report``).
             NotFoundError: the source file does not exist.
         """
+        from loopml.data._canonical import write_canonical
+        from loopml.data._expectations import load_expectations
+        from loopml.data._profile import profile
+        from loopml.data._sources import open_source
+        from loopml.data._validation import validate
+
         _check_name(name)
         checks: Sequence[Expectation] = ()
         expectation_source: dict[str, Any] = {}
@@ -267,12 +274,16 @@ class DataCatalog:
 
     def profile(self, ref: str) -> DatasetProfile:
         """The stored profile of a table version (no data is read)."""
+        from loopml.data._profile import DatasetProfile
+
         version = self._table(ref)
         with self.store.read() as conn:
             return DatasetProfile.from_dict(_catalog.version_blob(conn, version.id, "profile"))
 
     def validation_report(self, ref: str) -> ValidationReport | None:
         """The validation report stored with a version, if it was validated."""
+        from loopml.data._report import ValidationReport
+
         version = self.get(ref)
         with self.store.read() as conn:
             raw = _catalog.version_blob(conn, version.id, "validation")
@@ -289,6 +300,8 @@ class DataCatalog:
 
     def load(self, ref: str, columns: list[str] | None = None) -> pd.DataFrame:
         """A table version as a DataFrame."""
+        import pyarrow.parquet as pq
+
         return pq.read_table(self.snapshot_path(ref), columns=columns).to_pandas()
 
     def checkout(self, ref: str, dest: str | Path, progress: Progress | None = None) -> list[Path]:
@@ -300,6 +313,8 @@ class DataCatalog:
 
     def diff(self, ref_a: str, ref_b: str) -> ProfileDiff:
         """Schema, row count and distribution changes from ``ref_a`` to ``ref_b``."""
+        from loopml.data._diff import diff_profiles
+
         return diff_profiles(self.profile(ref_a), self.profile(ref_b))
 
     def _table(self, ref: str) -> DatasetVersion:
@@ -315,6 +330,10 @@ class DataCatalog:
 
         Storing the same name again with a different spec raises ValidationError.
         """
+        import pyarrow.parquet as pq
+
+        from loopml.data._splits import split_indices
+
         version = self._table(ref)
         table = pq.read_table(self.snapshot_path(ref))
         spec.check(table.column_names)
@@ -329,6 +348,10 @@ class DataCatalog:
 
     def get_split(self, ref: str, name: str = "default") -> dict[str, Any]:
         """Recompute a stored split: exactly the rows it had when stored."""
+        import pyarrow.parquet as pq
+
+        from loopml.data._splits import SplitSpec, split_indices
+
         version = self._table(ref)
         with self.store.read() as conn:
             stored = _catalog.get_split(conn, version.id, name)
@@ -362,6 +385,11 @@ def validate_file(
     The file is streamed into a temporary canonical Parquet file first, so memory
     stays bounded and the checks see exactly the types an ingest would store.
     """
+    from loopml.data._canonical import write_canonical
+    from loopml.data._expectations import load_expectations
+    from loopml.data._sources import open_source
+    from loopml.data._validation import validate
+
     checks = (
         load_expectations(Path(expectations))
         if isinstance(expectations, str | Path)
