@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from loopml.artifacts import ArtifactStore, safe_join, safe_relative_path
 from loopml.core import (
@@ -238,14 +238,6 @@ class Client:
             return list(conn.scalars(select(E.c.id)))
         names = [experiment] if isinstance(experiment, str) else list(experiment)
         return [_repo.find_experiment(conn, name).id for name in names]
-
-    def count_runs(self, experiment: str) -> int:
-        """Number of runs in ``experiment``."""
-        self.flush()
-        with self.store.read() as conn:
-            found = _repo.find_experiment(conn, experiment)
-            R = schema.runs
-            return int(conn.scalar(select(func.count()).where(R.c.experiment_id == found.id)) or 0)
 
     def get_metric_history(self, run_id: str, key: str) -> list[MetricPoint]:
         """Every point of metric ``key`` of a run, by step then time."""

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, func, select, update
+from sqlalchemy import Connection, func, select
 
 from loopml.core import (
     ArtifactRef,
@@ -22,9 +22,7 @@ from loopml.store import schema
 from loopml.tracking._sql import insert_ignore, upsert_artifacts
 
 __all__ = [
-    "finish_run",
     "get_or_create_experiment",
-    "insert_run",
     "list_experiments",
     "load_runs",
     "metric_history",
@@ -63,32 +61,6 @@ def list_experiments(conn: Connection) -> list[tuple[Experiment, int, int | None
         .order_by(E.c.created_ms, E.c.name)
     )
     return [(_experiment(row[:3]), row[3], row[4]) for row in conn.execute(query)]
-
-
-def insert_run(
-    conn: Connection,
-    *,
-    run_id: str,
-    experiment_id: str,
-    name: str,
-    start_ms: int,
-    parent_id: str | None,
-) -> None:
-    conn.execute(
-        R.insert().values(
-            id=run_id,
-            experiment_id=experiment_id,
-            name=name,
-            status=RunStatus.RUNNING.value,
-            start_ms=start_ms,
-            end_ms=None,
-            parent_id=parent_id,
-        )
-    )
-
-
-def finish_run(conn: Connection, run_id: str, status: RunStatus, end_ms: int) -> None:
-    conn.execute(update(R).where(R.c.id == run_id).values(status=status.value, end_ms=end_ms))
 
 
 _NAN = float("nan")  # metric values are stored NULL for NaN
