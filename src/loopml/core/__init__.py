@@ -20,7 +20,7 @@ from loopml.core._errors import (
     ValidationError,
 )
 from loopml.core._ids import new_id, now_ms
-from loopml.core._settings import ENV_VARS, Settings, load_settings
+from loopml.core._settings import ENV_VARS, Settings, load_config_table, load_settings
 
 __all__ = [
     "ENV_VARS",
@@ -40,6 +40,7 @@ __all__ = [
     "Settings",
     "ValidationError",
     "capture_environment",
+    "load_config_table",
     "load_settings",
     "new_id",
     "now_ms",

@@ -16,7 +16,7 @@ from typing import Any
 
 from loopml.core._errors import ConfigError
 
-__all__ = ["ENV_VARS", "Settings", "load_settings"]
+__all__ = ["ENV_VARS", "Settings", "load_config_table", "load_settings"]
 
 CONFIG_FILE = "loopml.toml"
 
@@ -64,14 +64,35 @@ ENV_VARS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
 }
 
 
-def _read_config_file(project_dir: Path) -> dict[str, Any]:
-    path = project_dir / CONFIG_FILE
+def _read_document(path: Path) -> dict[str, Any]:
     if not path.is_file():
         return {}
     try:
-        document = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path} is not valid TOML: {exc}") from exc
+
+
+def load_config_table(project_dir: str | os.PathLike[str], *keys: str) -> dict[str, Any]:
+    """The table at ``keys`` in ``loopml.toml`` (``{}`` when absent).
+
+    ``load_config_table(dir, "pipelines", "train", "params")`` reads
+    ``[pipelines.train.params]``. Other layers keep their own sections of the file
+    this way, while this module stays the only reader of it.
+    """
+    path = Path(project_dir) / CONFIG_FILE
+    node: Any = _read_document(path)
+    for depth, key in enumerate(keys):
+        node = node.get(key, {}) if isinstance(node, dict) else None
+        if not isinstance(node, dict):
+            where = ".".join(keys[: depth + 1])
+            raise ConfigError(f"{path}: [{where}] must be a table; got {type(node).__name__}")
+    return dict(node)
+
+
+def _read_config_file(project_dir: Path) -> dict[str, Any]:
+    path = project_dir / CONFIG_FILE
+    document = _read_document(path)
     table = document.get("loopml", {})
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [loopml] must be a table; got {type(table).__name__}")

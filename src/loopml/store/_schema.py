@@ -25,13 +25,18 @@ __all__ = [
     "dataset_splits",
     "dataset_versions",
     "datasets",
+    "events",
     "experiments",
     "latest_metrics",
     "metadata",
     "metrics",
     "params",
+    "pipeline_runs",
     "run_artifacts",
     "runs",
+    "schedule_fires",
+    "schedules",
+    "step_runs",
     "tags",
     "validation_attempts",
 ]
@@ -176,4 +181,96 @@ dataset_splits = Table(
     Column("counts", Text, nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     UniqueConstraint("version_id", "name", name="uq_dataset_splits_name"),
+)
+
+# One row per pipeline run. ``ref`` ("module:attr" or "path.py:attr") is how the
+# pipeline is loaded again to resume it or to run it from a schedule.
+pipeline_runs = Table(
+    "pipeline_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline", String(256), nullable=False),
+    Column("ref", Text, nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("executor", String(16), nullable=False),
+    Column("cache", Integer, nullable=False),
+    Column("tracking_run_id", String(32), nullable=True),
+    Column("code_version", String(64), nullable=True),
+    Column("resumed_from", String(32), nullable=True),
+    Column("started_by", String(256), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=True),
+    Index("ix_pipeline_runs_pipeline", "pipeline", "start_ms"),
+)
+
+# One row per step of a pipeline run. ``inputs``/``outputs``/``datasets`` are JSON
+# maps to artifact digests and dataset versions; ``cached_from`` names the step run
+# whose outputs were reused.
+step_runs = Table(
+    "step_runs",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("pipeline_run_id", String(32), ForeignKey("pipeline_runs.id"), nullable=False),
+    Column("name", String(256), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("cache_key", String(80), nullable=True),
+    Column("cached_from", String(32), nullable=True),
+    Column("attempts", Integer, nullable=False),
+    Column("inputs", Text, nullable=False),
+    Column("outputs", Text, nullable=True),
+    Column("datasets", Text, nullable=False),
+    Column("logs", String(80), nullable=True),
+    Column("tracking_run_id", String(32), nullable=True),
+    Column("error", Text, nullable=True),
+    Column("start_ms", BigInteger, nullable=True),
+    Column("end_ms", BigInteger, nullable=True),
+    UniqueConstraint("pipeline_run_id", "name", name="uq_step_runs_name"),
+    Index("ix_step_runs_cache", "cache_key", "status"),
+)
+
+# Cron schedules and triggers (a new dataset version, a named event), stored as data.
+# ``kind`` is "cron", "dataset" or "event"; ``spec`` is the cron expression, the
+# dataset name or the event name.
+schedules = Table(
+    "schedules",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("kind", String(16), nullable=False),
+    Column("spec", String(256), nullable=False),
+    Column("pipeline_ref", Text, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("executor", String(16), nullable=False),
+    Column("enabled", Integer, nullable=False),
+    Column("cursor", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# A slot fired by a schedule. The primary key is the lock that makes a slot fire
+# once, however many schedulers race for it.
+schedule_fires = Table(
+    "schedule_fires",
+    metadata,
+    Column("schedule_id", String(32), ForeignKey("schedules.id"), primary_key=True),
+    Column("slot", String(64), primary_key=True),
+    Column("scheduler", String(256), nullable=False),
+    Column("pipeline_run_id", String(32), nullable=True),
+    Column("status", String(16), nullable=False),
+    Column("error", Text, nullable=True),
+    Column("created_ms", BigInteger, nullable=False),
+)
+
+# Named events (a drift alert, a manual nudge) that event triggers react to.
+events = Table(
+    "events",
+    metadata,
+    Column("id", _AutoId, primary_key=True, autoincrement=True),
+    Column("name", String(256), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("source", String(256), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_events_name", "name", "id"),
 )

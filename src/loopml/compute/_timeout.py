@@ -1,0 +1,61 @@
+"""Run a call with a time limit, interrupting it where Python allows."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from loopml.core import LoopmlError
+
+__all__ = ["StepTimeoutError", "call_with_timeout"]
+
+T = TypeVar("T")
+
+
+class StepTimeoutError(LoopmlError, TimeoutError):
+    """A call ran longer than its time limit."""
+
+
+def _raise_timeout(seconds: float) -> Callable[[int, Any], None]:
+    def handler(_signum: int, _frame: Any) -> None:
+        raise StepTimeoutError(f"timed out after {seconds:g} s")
+
+    return handler
+
+
+def call_with_timeout(fn: Callable[[], T], seconds: float | None) -> T:
+    """``fn()``, raising :class:`StepTimeoutError` once ``seconds`` have passed.
+
+    In a process's main thread (the CLI, a pool worker) a real-time timer interrupts
+    the call between Python bytecodes, so the work stops. Elsewhere the call runs in
+    a helper thread that is abandoned on timeout: Python cannot stop a thread, so the
+    work goes on in the background while the caller moves on.
+    """
+    if seconds is None:
+        return fn()
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGALRM, _raise_timeout(seconds))
+        signal.setitimer(signal.ITIMER_REAL, seconds)
+        try:
+            return fn()
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, previous)
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = fn()
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="loopml-timeout", daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        raise StepTimeoutError(f"timed out after {seconds:g} s")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]  # type: ignore[no-any-return]
