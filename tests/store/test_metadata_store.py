@@ -18,12 +18,17 @@ EXPECTED_TABLES = {
     "dataset_splits",
     "dataset_versions",
     "datasets",
+    "events",
     "experiments",
     "latest_metrics",
     "metrics",
     "params",
+    "pipeline_runs",
     "run_artifacts",
     "runs",
+    "schedule_fires",
+    "schedules",
+    "step_runs",
     "tags",
     "validation_attempts",
 }
@@ -42,6 +47,20 @@ def test_open_store_migrates_on_first_use(db_url: str) -> None:
     try:
         assert set(store.table_names()) >= EXPECTED_TABLES
         assert store.revision() == HEAD_REVISION
+    finally:
+        store.close()
+
+
+def test_migrations_build_exactly_the_schema_the_code_declares(db_url: str) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    store = open_store(db_url)
+    try:
+        with store.engine.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"compare_type": False})
+            differences = compare_metadata(context, loopml.store.schema.metadata)
+        assert differences == []
     finally:
         store.close()
 

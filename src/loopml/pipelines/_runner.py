@@ -89,7 +89,8 @@ class _Driver:
         from loopml.data import DataCatalog
 
         with DataCatalog(self.settings) as catalog:
-            return {ref: (catalog.get(ref).ref, catalog.get(ref).digest) for ref in wanted}
+            versions = {ref: catalog.get(ref) for ref in sorted(wanted)}
+        return {ref: (version.ref, version.digest) for ref, version in versions.items()}
 
     # -- inputs and cache ---------------------------------------------------------
 
