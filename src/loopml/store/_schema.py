@@ -22,22 +22,31 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alias_moves",
+    "api_tokens",
+    "approvals",
+    "audit_log",
     "dataset_splits",
     "dataset_versions",
     "datasets",
     "events",
     "experiments",
+    "gate_results",
     "latest_metrics",
     "metadata",
     "metrics",
+    "model_aliases",
+    "model_versions",
     "params",
     "pipeline_runs",
+    "registered_models",
     "run_artifacts",
     "runs",
     "schedule_fires",
     "schedules",
     "step_runs",
     "tags",
+    "users",
     "validation_attempts",
 ]
 
@@ -273,4 +282,135 @@ events = Table(
     Column("source", String(256), nullable=False),
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_events_name", "name", "id"),
+)
+
+# -- governance: identities, tokens, the audit chain ------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Integer, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+# Only a digest of each token is kept; ``prefix`` lets people tell tokens apart.
+api_tokens = Table(
+    "api_tokens",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("user_id", String(32), ForeignKey("users.id"), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("prefix", String(16), nullable=False),
+    Column("name", String(128), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=True),
+    Column("revoked_ms", BigInteger, nullable=True),
+)
+
+# Append-only. Each row's ``hash`` covers its content and the previous row's hash,
+# so editing, inserting or deleting a row breaks the chain from there on.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(512), nullable=False),
+    Column("before", Text, nullable=True),
+    Column("after", Text, nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# -- registry: models, versions, aliases, gates, approvals -----------------------
+
+registered_models = Table(
+    "registered_models",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(256), nullable=False, unique=True),
+    Column("description", Text, nullable=False),
+    Column("requires_approval", Integer, nullable=False),
+    Column("gates", Text, nullable=False),
+    Column("card", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False),
+)
+
+model_versions = Table(
+    "model_versions",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("model_id", String(32), ForeignKey("registered_models.id"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("run_id", String(32), nullable=True),
+    Column("pipeline_run_id", String(32), nullable=True),
+    Column("flavor", String(32), nullable=False),
+    Column("artifact", String(80), nullable=False),
+    Column("signature", Text, nullable=False),
+    Column("libraries", Text, nullable=False),
+    Column("dataset", String(300), nullable=True),
+    Column("split", Text, nullable=True),
+    Column("profile", String(80), nullable=True),
+    Column("metrics", Text, nullable=False),
+    Column("extra", Text, nullable=False),
+    Column("code_version", String(64), nullable=True),
+    Column("description", Text, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    UniqueConstraint("model_id", "version", name="uq_model_versions_number"),
+)
+
+model_aliases = Table(
+    "model_aliases",
+    metadata,
+    Column("model_id", String(32), ForeignKey("registered_models.id"), primary_key=True),
+    Column("alias", String(64), primary_key=True),
+    Column("version", Integer, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+alias_moves = Table(
+    "alias_moves",
+    metadata,
+    Column("id", _AutoId, primary_key=True, autoincrement=True),
+    Column("model_id", String(32), ForeignKey("registered_models.id"), nullable=False),
+    Column("alias", String(64), nullable=False),
+    Column("from_version", Integer, nullable=True),
+    Column("to_version", Integer, nullable=True),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    Index("ix_alias_moves_model", "model_id", "alias", "id"),
+)
+
+gate_results = Table(
+    "gate_results",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
+    Column("passed", Integer, nullable=False),
+    Column("results", Text, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Index("ix_gate_results_version", "version_id", "ts_ms"),
+)
+
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("comment", Text, nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Index("ix_approvals_version", "version_id", "ts_ms"),
 )
