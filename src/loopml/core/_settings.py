@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,9 @@ class Settings:
     system_metrics_interval_s: float = 10.0
     flush_interval_s: float = 2.0
     project_dir: Path = Path()
+    auth: bool = False
+    # A secret: kept out of repr so settings can be logged.
+    token: str | None = field(default=None, repr=False)
 
 
 def _parse_bool(name: str, raw: str) -> bool:
@@ -61,6 +64,8 @@ ENV_VARS: dict[str, tuple[str, Callable[[str, str], Any]]] = {
     "system_metrics": ("LOOPML_SYSTEM_METRICS", _parse_bool),
     "system_metrics_interval_s": ("LOOPML_SYSTEM_METRICS_INTERVAL_S", _parse_positive_float),
     "flush_interval_s": ("LOOPML_FLUSH_INTERVAL_S", _parse_positive_float),
+    "auth": ("LOOPML_AUTH", _parse_bool),
+    "token": ("LOOPML_TOKEN", lambda _n, raw: raw),
 }
 
 

@@ -1,0 +1,1 @@
+"""Governance: identities, API tokens, roles, and the hash-chained audit log."""

@@ -1,0 +1,1 @@
+"""Registry: model versions with signatures and lineage, aliases, gates, approvals, cards."""

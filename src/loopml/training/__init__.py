@@ -1,0 +1,1 @@
+"""Training: fit and cross-validate estimators on dataset versions; tune with Optuna."""
