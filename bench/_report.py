@@ -48,15 +48,24 @@ def print_tables(results: Mapping[str, Mapping[str, Any]], suites: Mapping[str, 
         table = Table(title=_title(suite, result), title_justify="left")
         for column in ("workload", "loopml", suite.peer, "ratio", "goal", "met"):
             table.add_column(column, justify="left" if column == "workload" else "right")
-        for workload, goal in suite.goals.items():
+        for workload in suite.workloads:
             ratio = result["ratios"].get(workload)
-            met = "-" if ratio is None else ("[green]yes[/]" if ratio >= goal else "[red]no[/]")
+            goal, limit = suite.goals.get(workload), suite.max_seconds.get(workload)
+            met = "-"
+            if ratio is not None:
+                ok = goal is None or ratio >= goal
+                if limit is not None:
+                    ok = ok and result["loopml"][workload]["seconds"] <= limit
+                met = "[green]yes[/]" if ok else "[red]no[/]"
+            goals = ([] if goal is None else [f">= {goal:g}x"]) + (
+                [] if limit is None else [f"loopml <= {limit:g} s"]
+            )
             table.add_row(
                 workload,
                 _cell(result["loopml"], workload),
                 _cell(result["peer"], workload),
                 "-" if ratio is None else f"{ratio:.1f}x",
-                f">= {goal:g}x",
+                ", ".join(goals),
                 met,
             )
         console.print(table)

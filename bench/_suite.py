@@ -55,8 +55,10 @@ class Suite:
     """A benchmark of loopml against one peer on a set of workloads.
 
     ``goals`` maps a workload (a key of both sides' figures holding ``seconds``) to the ratio
-    it should reach. ``scalable`` names the config counts ``--scale`` multiplies. ``check``
-    compares the two sides' figures and returns errors (e.g. different result counts).
+    it should reach; ``max_seconds`` maps a workload to the most seconds loopml may take on it
+    (an absolute goal; its ratio is reported too). ``scalable`` names the config counts
+    ``--scale`` multiplies. ``check`` compares the two sides' figures and returns errors (e.g.
+    different result counts).
     """
 
     name: str
@@ -68,6 +70,12 @@ class Suite:
     goals: Mapping[str, float]
     scalable: tuple[str, ...] = ()
     check: Callable[[Figures, Figures], list[str]] = lambda _loopml, _peer: []
+    max_seconds: Mapping[str, float] = field(default_factory=dict)
+
+    @property
+    def workloads(self) -> list[str]:
+        """Every workload with a goal: ratio goals first, then absolute ones."""
+        return [*self.goals, *(w for w in self.max_seconds if w not in self.goals)]
 
     def scaled_config(self, scale: float) -> dict[str, Any]:
         """The workload config with every ``scalable`` count times ``scale`` (at least 1)."""
@@ -80,11 +88,20 @@ class Suite:
 
 
 def ratios(suite: Suite, loopml: Figures, peer: Figures) -> dict[str, float]:
-    """Peer seconds / loopml seconds for each goal workload, rounded to 1 decimal."""
+    """Peer seconds / loopml seconds for each workload with a goal, rounded to 1 decimal."""
     return {
         workload: round(peer[workload]["seconds"] / max(loopml[workload]["seconds"], 1e-9), 1)
-        for workload in suite.goals
+        for workload in suite.workloads
     }
+
+
+def meets_goals(suite: Suite, loopml: Figures, got: Mapping[str, float]) -> bool:
+    """Every ratio reaches its goal and loopml is within every ``max_seconds``."""
+    return (
+        bool(got)
+        and all(got[w] >= goal for w, goal in suite.goals.items())
+        and all(loopml[w]["seconds"] <= limit for w, limit in suite.max_seconds.items())
+    )
 
 
 def _run_one(
@@ -120,6 +137,8 @@ def run_suite(suite: Suite, *, scale: float = 1.0, timeout_s: float = 1800.0) ->
             errors.append(f"{label} side ({suite.peer if label == 'peer' else 'loopml'}): {exc}")
             figures[label] = {"error": str(exc)}
     result: dict[str, Any] = {**figures, "ratios": {}, "goals": dict(suite.goals)}
+    if suite.max_seconds:
+        result["max_seconds"] = dict(suite.max_seconds)
     if not errors:
         try:
             result["ratios"] = ratios(suite, figures["loopml"], figures["peer"])
@@ -127,6 +146,6 @@ def run_suite(suite: Suite, *, scale: float = 1.0, timeout_s: float = 1800.0) ->
         except (KeyError, TypeError) as exc:
             errors.append(f"figures lack an expected field: {exc!r}")
     got = result["ratios"]
-    result["meets_goals"] = bool(got) and all(got[w] >= goal for w, goal in suite.goals.items())
+    result["meets_goals"] = meets_goals(suite, figures["loopml"], got)
     result["errors"] = errors
     return result

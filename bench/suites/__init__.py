@@ -8,9 +8,10 @@ in a module here and register it below. A peer that needs its own packages gets 
 from __future__ import annotations
 
 from bench._suite import Suite
+from bench.suites.pipelines import PIPELINES
 from bench.suites.tracking import TRACKING
 from bench.suites.versioning import VERSIONING
 
 __all__ = ["SUITES"]
 
-SUITES: dict[str, Suite] = {suite.name: suite for suite in (TRACKING, VERSIONING)}
+SUITES: dict[str, Suite] = {suite.name: suite for suite in (TRACKING, VERSIONING, PIPELINES)}
