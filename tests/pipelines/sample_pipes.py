@@ -146,13 +146,13 @@ def uncached(workdir: str):
 
 
 @step
-def noop(value: int) -> int:
-    return value
+def bump(value: int) -> int:
+    return value + 1
 
 
 @pipeline
 def chain(start: int = 0):
-    """20 no-op steps in a row (the shape of the pipelines bench)."""
-    value = noop(start)
+    """20 tiny steps in a row. Each input differs, so each step has its own cache key."""
+    value = bump(start)
     for _ in range(19):
-        value = noop(value)
+        value = bump(value)
