@@ -383,3 +383,129 @@ def test_safe_join_sad_symlink_escapes(tmp_path: Path) -> None:
 def test_safe_join_sad_dotdot(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="escapes the root"):
         safe_join(tmp_path, "../x")
+
+
+def _stored_blobs(root: Path) -> list[Path]:
+    return sorted(p for p in (root / "blobs").rglob("*") if p.is_file())
+
+
+def test_put_chunks_happy_generator(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    parts: list[bytes | bytearray | memoryview] = [
+        b"alpha",
+        bytearray(b"beta"),
+        memoryview(b"gamma" * 1_000_000),
+    ]
+    info = store.put_chunks(part for part in parts)
+    whole = b"".join(bytes(part) for part in parts)
+    assert info == BlobInfo(_digest(whole), len(whole))
+    assert store.get_bytes(info.digest) == whole
+    assert store.put_chunks([whole]) == info  # the same bytes, one chunk: the same blob
+    assert _stored_blobs(tmp_path) == [_blob_path(tmp_path, info.digest)]
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_put_chunks_happy_memory(memory_url: str) -> None:
+    store = ArtifactStore(memory_url)
+    info = store.put_chunks([b"in ", b"memory"])
+    assert store.get_bytes(info.digest) == b"in memory"
+
+
+def test_put_chunks_sad_not_bytes_leaves_nothing(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    with pytest.raises(ValidationError, match=r"bytes-like chunks \(got str\)"):
+        store.put_chunks([b"ok", "text"])  # type: ignore[list-item]
+    assert _stored_blobs(tmp_path) == []
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_batch_happy_blobs_stored_when_block_ends(tmp_path: Path) -> None:
+    source = tmp_path / "weights.bin"
+    source.write_bytes(os.urandom(3 << 20))
+    store = ArtifactStore(tmp_path / "store")
+    with store.batch():
+        small = store.put_bytes(b"small")
+        again = store.put_bytes(b"small")  # equal bytes inside one batch: written once
+        chunks = store.put_chunks([b"a", b"b"])
+        big = store.put_file(source)
+        # Not stored yet: a digest must not be recorded anywhere before the block ends.
+        assert not store.exists(small.digest)
+        assert len(list((tmp_path / "store" / "tmp").iterdir())) == 3
+    assert again == small
+    assert store.get_bytes(small.digest) == b"small"
+    assert store.get_bytes(chunks.digest) == b"ab"
+    assert store.get_bytes(big.digest) == source.read_bytes()
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+
+
+def test_batch_happy_nested_commits_with_outermost(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    with store.batch():
+        with store.batch():
+            info = store.put_bytes(b"inner")
+        assert not store.exists(info.digest)
+    assert store.get_bytes(info.digest) == b"inner"
+
+
+def test_batch_happy_dedup_with_stored_blob(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    first = store.put_bytes(b"kept")
+    with store.batch():
+        assert store.put_bytes(b"kept") == first
+        assert list((tmp_path / "tmp").iterdir()) == []  # nothing written for it
+    assert _stored_blobs(tmp_path) == [_blob_path(tmp_path, first.digest)]
+
+
+def test_batch_sad_error_in_block_stores_nothing(tmp_path: Path) -> None:
+    store = ArtifactStore(tmp_path)
+    with pytest.raises(RuntimeError, match="stop"), store.batch():
+        info = store.put_bytes(b"never stored")
+        raise RuntimeError("stop")
+    assert not store.exists(info.digest)
+    assert _stored_blobs(tmp_path) == []
+    assert list((tmp_path / "tmp").iterdir()) == []
+    assert store.put_bytes(b"after") and store.exists(_digest(b"after"))  # batch is over
+
+
+def test_batch_happy_other_threads_not_deferred(tmp_path: Path) -> None:
+    import threading
+
+    store = ArtifactStore(tmp_path)
+    seen: list[bool] = []
+
+    def put_elsewhere() -> None:
+        seen.append(store.exists(store.put_bytes(b"other thread").digest))
+
+    with store.batch():
+        thread = threading.Thread(target=put_elsewhere)
+        thread.start()
+        thread.join()
+    assert seen == [True]
+
+
+def test_batch_happy_memory_store_writes_at_once(memory_url: str) -> None:
+    store = ArtifactStore(memory_url)
+    with store.batch():
+        info = store.put_bytes(b"remote")
+        assert store.exists(info.digest)
+
+
+def test_put_file_happy_large_already_stored_is_not_copied_again(tmp_path: Path) -> None:
+    source = tmp_path / "big.bin"
+    source.write_bytes(os.urandom(40 << 20))  # hashed alongside the copy
+    store = ArtifactStore(tmp_path / "store")
+    first = store.put_file(source)
+    blob = _blob_path(tmp_path / "store", first.digest)
+    written_ns = blob.stat().st_mtime_ns
+    assert store.put_file(source) == first
+    assert blob.stat().st_mtime_ns == written_ns  # not replaced
+    assert _stored_blobs(tmp_path / "store") == [blob]
+    assert list((tmp_path / "store" / "tmp").iterdir()) == []
+    assert store.get_bytes(first.digest) == source.read_bytes()
+
+
+def test_put_file_happy_empty(tmp_path: Path) -> None:
+    source = tmp_path / "empty.bin"
+    source.write_bytes(b"")
+    info = ArtifactStore(tmp_path / "store").put_file(source)
+    assert info == BlobInfo(_digest(b""), 0)

@@ -12,10 +12,11 @@ import abc
 import os
 import secrets
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from loopml.artifacts._local import TempWriter, commit_temps
 from loopml.core import BackendError, ValidationError
 
 __all__ = ["Backend", "FsspecBackend", "LocalBackend", "create_temp", "open_backend"]
@@ -88,12 +89,19 @@ class Backend(abc.ABC):
 
 
 class LocalBackend(Backend):
-    """Blobs in a local folder, through plain ``open`` and ``os`` calls (no fsspec)."""
+    """Blobs in a local folder, through plain ``open`` and ``os`` calls (no fsspec).
+
+    Writes go through a temp file in ``<root>/tmp`` and :func:`commit_temps`: the bytes are
+    fsynced before the rename and the folder after it, so a blob under its final name is
+    always complete and durable.
+    """
 
     is_local = True
 
     def __init__(self, root: Path) -> None:
         self._root = root
+        self._scratch: Path | None = None
+        self._known_folders: set[Path] = set()
 
     def _path(self, key: str) -> Path:
         return self._root / key
@@ -114,29 +122,28 @@ class LocalBackend(Backend):
         return open(self._path(key), "rb")
 
     def write_bytes(self, key: str, data: bytes | bytearray | memoryview) -> None:
-        final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        out, temp = create_temp(final.parent, f".{final.name}.")
-        try:
-            with out:
-                out.write(data)
-                out.flush()
-                os.fsync(out.fileno())
-            temp.replace(final)  # os.replace: atomic on POSIX and Windows
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
+        with self.new_temp() as out:
+            out.write(data)
+        self.commit_files([(out.path, key)])
 
     def scratch_dir(self) -> Path:
-        # Same filesystem as the blobs, so commit_file's os.replace is atomic.
-        scratch = self._root / "tmp"
-        scratch.mkdir(parents=True, exist_ok=True)
-        return scratch
+        # Same filesystem as the blobs, so the commit's os.replace is atomic.
+        if self._scratch is None:
+            scratch = self._root / "tmp"
+            scratch.mkdir(parents=True, exist_ok=True)
+            self._scratch = scratch
+        return self._scratch
+
+    def new_temp(self) -> TempWriter:
+        """A new temp file in the scratch folder, to be committed with :meth:`commit_files`."""
+        return TempWriter(self.scratch_dir(), ".upload-")
 
     def commit_file(self, temp: Path, key: str) -> None:
-        final = self._path(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temp.replace(final)  # os.replace: atomic on POSIX and Windows
+        self.commit_files([(temp, key)])
+
+    def commit_files(self, pairs: Iterable[tuple[Path, str]]) -> None:
+        """Store each finished temp file under its key, durably (see :func:`commit_temps`)."""
+        commit_temps(((temp, self._path(key)) for temp, key in pairs), self._known_folders)
 
 
 class FsspecBackend(Backend):

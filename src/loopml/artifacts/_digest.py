@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import BinaryIO, Protocol
 
 import blake3
 
@@ -17,6 +17,7 @@ from loopml.core import IntegrityError, ValidationError
 __all__ = [
     "CHUNK_SIZE",
     "BlobInfo",
+    "Sink",
     "copy_hashing",
     "digest_of",
     "integrity_error",
@@ -30,6 +31,12 @@ CHUNK_SIZE = 8 * 1024 * 1024
 _PREFIX = "blake3:"
 _DIGEST_RE = re.compile(r"blake3:[0-9a-f]{64}")
 _EXPECTED = "'blake3:' followed by 64 lowercase hex characters"
+
+
+class Sink(Protocol):
+    """Where :func:`copy_hashing` writes: a binary file, or anything with ``write(bytes)``."""
+
+    def write(self, data: bytes, /) -> object: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +71,7 @@ def digest_of(data: bytes | bytearray | memoryview) -> str:
     return new_hasher().update(data).hexdigest()
 
 
-def copy_hashing(src: BinaryIO, dst: BinaryIO | None) -> tuple[str, int]:
+def copy_hashing(src: BinaryIO, dst: Sink | None) -> tuple[str, int]:
     """Read ``src`` to its end in chunks, writing each chunk to ``dst`` when given.
 
     Returns the hex digest of everything read and its length in bytes.

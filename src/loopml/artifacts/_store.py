@@ -5,12 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import shutil
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from loopml.artifacts._backends import create_temp, open_backend
+from loopml.artifacts._backends import LocalBackend, create_temp, open_backend
 from loopml.artifacts._digest import (
     BlobInfo,
     copy_hashing,
@@ -19,6 +20,7 @@ from loopml.artifacts._digest import (
     new_hasher,
     parse_digest,
 )
+from loopml.artifacts._local import TempWriter
 from loopml.artifacts._reader import VerifyingReader
 from loopml.core import BackendError, NotFoundError, ValidationError
 
@@ -26,18 +28,15 @@ __all__ = ["ArtifactStore"]
 
 _PREFIX = "blake3:"
 _READ_BUFFER = 1024 * 1024
+_HASH_ALONGSIDE = 16 << 20  # from this size on, hash in a thread while the kernel copies
 
 
-def _kernel_copy(source: BinaryIO, target: BinaryIO) -> None:
-    """Copy ``source`` into ``target`` inside the kernel where it can, else through Python."""
-    try:
-        while os.copy_file_range(source.fileno(), target.fileno(), 1 << 30):
-            pass
-    except (AttributeError, OSError):  # no copy_file_range here, or not across these files
-        source.seek(0)
-        target.seek(0)
-        target.truncate()
-        shutil.copyfileobj(source, target, 8 << 20)
+def _hash_path(path: str, size: int) -> str:
+    """blake3 of the file at ``path`` (``size`` bytes), on all cores through mmap."""
+    hasher = new_hasher()
+    if size:
+        hasher.update_mmap(path)
+    return str(hasher.hexdigest())
 
 
 def _key(hex_digest: str) -> str:
@@ -83,6 +82,8 @@ class ArtifactStore:
             )
         self._url = url_text
         self._backend = open_backend(url_text, storage_options or {})
+        self._local = self._backend if isinstance(self._backend, LocalBackend) else None
+        self._batch_state = threading.local()
 
     @property
     def url(self) -> str:
@@ -108,6 +109,67 @@ class ArtifactStore:
         except OSError as exc:
             raise BackendError(f"artifact store {self._url!r} failed to {action}: {exc}") from exc
 
+    def _pending(self) -> dict[str, Path] | None:
+        """This thread's blobs waiting for the end of a :meth:`batch`, by key; None outside."""
+        pending: dict[str, Path] | None = getattr(self._batch_state, "pending", None)
+        return pending
+
+    def _known(self, hex_digest: str) -> bool:
+        key = _key(hex_digest)
+        pending = self._pending()
+        return (pending is not None and key in pending) or self._backend.exists(key)
+
+    def _keep(self, local: LocalBackend, temp: Path, hex_digest: str) -> None:
+        """Store the finished temp file under its digest: at once, or at the end of the batch."""
+        key = _key(hex_digest)
+        pending = self._pending()
+        if (pending is not None and key in pending) or local.exists(key):
+            temp.unlink(missing_ok=True)  # equal bytes are stored (or will be) already
+        elif pending is not None:
+            pending[key] = temp
+        else:
+            local.commit_files([(temp, key)])
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        """Commit the blobs this thread puts inside the block together, when it ends.
+
+        Every put still returns its digest at once, but a new blob is stored (visible to
+        :meth:`exists` and the readers) only when the block ends: then all the new blobs'
+        bytes are fsynced, renamed into place and their folders fsynced, once for the set
+        instead of once per blob. So when the block exits without error, everything put in
+        it is stored durably: record the digests (in a database, a manifest) after the
+        block, not inside it. When the block raises, the blobs not yet stored are deleted.
+        Other threads' puts are not affected; a nested block commits with the outermost.
+        A remote (fsspec) store writes each blob at once, as outside a batch.
+
+        Example::
+
+            with store.batch():
+                infos = [store.put_file(path) for path in paths]
+            record(infos)  # every blob is on disk now
+
+        Raises:
+            BackendError: the commit at the end fails (no blob of the batch is left
+                partial: each is complete under its final name or absent).
+        """
+        local = self._local
+        if local is None or self._pending() is not None:
+            yield
+            return
+        pending: dict[str, Path] = {}
+        self._batch_state.pending = pending
+        try:
+            yield
+        except BaseException:
+            self._batch_state.pending = None
+            for temp in pending.values():
+                temp.unlink(missing_ok=True)
+            raise
+        self._batch_state.pending = None
+        with self._errors(f"commit {len(pending)} blobs"):
+            local.commit_files((temp, key) for key, temp in pending.items())
+
     def put_bytes(self, data: bytes | bytearray | memoryview) -> BlobInfo:
         """Store ``data`` unless a blob with the same digest exists; return its info.
 
@@ -123,12 +185,65 @@ class ArtifactStore:
         info = BlobInfo(_PREFIX + hex_digest, memoryview(data).nbytes)
         key = _key(hex_digest)
         with self._errors(f"write blob {info.digest}"):
-            if not self._backend.exists(key):
-                self._backend.write_bytes(key, data)
+            local = self._local
+            if local is None:
+                if not self._backend.exists(key):
+                    self._backend.write_bytes(key, data)
+            elif not self._known(hex_digest):
+                with local.new_temp() as out:
+                    out.write(data)
+                self._keep(local, out.path, hex_digest)
         return info
 
+    def put_chunks(self, chunks: Iterable[bytes | bytearray | memoryview]) -> BlobInfo:
+        """Store the bytes of ``chunks`` one after another as one blob; return its info.
+
+        ``chunks`` may be any iterable, a generator too: each chunk is hashed and written
+        as it comes, so memory holds one chunk (plus a 4 MiB write buffer) at a time.
+
+        Raises:
+            ValidationError: a chunk is not bytes-like.
+            BackendError: the write fails.
+        """
+        hasher = new_hasher()
+
+        def hashed() -> Iterator[bytes | bytearray | memoryview]:
+            for chunk in chunks:
+                if not isinstance(chunk, bytes | bytearray | memoryview):
+                    raise ValidationError(
+                        f"put_chunks expects bytes-like chunks (got {type(chunk).__name__})"
+                    )
+                hasher.update(chunk)
+                yield chunk
+
+        local = self._local
+        with self._errors("store chunks"):
+            if local is not None:
+                with local.new_temp() as out:
+                    for chunk in hashed():
+                        out.write(chunk)
+                hex_digest = hasher.hexdigest()
+                self._keep(local, out.path, hex_digest)
+                return BlobInfo(_PREFIX + hex_digest, out.size)
+            stream, temp = create_temp(self._backend.scratch_dir(), ".upload-")
+            try:
+                with stream:
+                    size = 0
+                    for chunk in hashed():
+                        size += stream.write(chunk)
+                hex_digest = hasher.hexdigest()
+                key = _key(hex_digest)
+                if not self._backend.exists(key):
+                    self._backend.commit_file(temp, key)
+            finally:
+                temp.unlink(missing_ok=True)
+        return BlobInfo(_PREFIX + hex_digest, size)
+
     def put_file(self, path: str | os.PathLike[str]) -> BlobInfo:
-        """Store the file at ``path``, streamed in 8 MiB chunks and hashed as it is read.
+        """Store the file at ``path``; return its info.
+
+        In a local store the file is hashed on all cores (through mmap) while the kernel
+        copies it, and a blob already stored is recognised without copying all of it.
 
         Raises:
             NotFoundError: there is no file at ``path``.
@@ -147,43 +262,64 @@ class ArtifactStore:
         except OSError as exc:
             raise BackendError(f"cannot open file {os.fspath(path)!r} to store: {exc}") from exc
         with source:
-            if self._backend.is_local:
-                return self._put_local_file(source, f"file {os.fspath(path)!r}")
+            if self._local is not None:
+                return self._put_local_file(self._local, source, f"file {os.fspath(path)!r}")
             return self._put_stream(source, f"file {os.fspath(path)!r}")
 
-    def _put_local_file(self, source: BinaryIO, what: str) -> BlobInfo:
-        # Fast path for a local store: hash the source with blake3 on all cores through
-        # mmap, then let the kernel copy it (copy_file_range: no bytes through Python).
-        # The source's size and modification time, read before hashing and after copying,
-        # prove the copy holds the bytes that were hashed; if they moved, the copy itself
-        # is hashed, so the digest always describes the stored bytes.
+    def _put_local_file(self, local: LocalBackend, source: BinaryIO, what: str) -> BlobInfo:
+        # Hash the source with blake3 on all cores through mmap, in a thread, while the
+        # kernel copies it into a temp file (copy_file_range: no bytes through Python) and
+        # the disk writes the copy behind it. Once the hash is known, a blob already stored
+        # stops the copy. The source's size and modification time, read before hashing and
+        # after copying, prove the copy holds the bytes that were hashed; if they moved,
+        # the copy itself is hashed, so the digest always describes the stored bytes.
         with self._errors(f"store {what}"):
-            before = os.fstat(source.fileno())
-            hasher = new_hasher()
-            if before.st_size:
-                hasher.update_mmap(source.name)
-            hex_digest = hasher.hexdigest()
-            if self._backend.exists(_key(hex_digest)):  # already stored: no copy at all
-                return BlobInfo(_PREFIX + hex_digest, before.st_size)
-            out, temp = create_temp(self._backend.scratch_dir(), ".upload-")
+            fd = source.fileno()
+            before = os.fstat(fd)
+            if before.st_size < _HASH_ALONGSIDE:  # small: hash first, copy only if new
+                hex_digest = _hash_path(source.name, before.st_size)
+                if self._known(hex_digest):
+                    return BlobInfo(_PREFIX + hex_digest, before.st_size)
+            out = local.new_temp()
             try:
-                with out:
-                    _kernel_copy(source, out)
-                    out.flush()
-                    os.fsync(out.fileno())
-                after = os.fstat(source.fileno())
-                size = temp.stat().st_size
-                if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
-                    rehash = new_hasher()
-                    if size:
-                        rehash.update_mmap(temp)
-                    hex_digest = rehash.hexdigest()
-                key = _key(hex_digest)
-                if not self._backend.exists(key):
-                    self._backend.commit_file(temp, key)
-            finally:
-                temp.unlink(missing_ok=True)
-        return BlobInfo(_PREFIX + hex_digest, size)
+                if before.st_size < _HASH_ALONGSIDE:
+                    out.copy_from(fd)
+                else:
+                    hex_digest, copied = self._copy_hashing_alongside(source, out)
+                    if not copied:  # the blob is stored already: the rest is not needed
+                        out.discard()
+                        return BlobInfo(_PREFIX + hex_digest, before.st_size)
+                out.close()
+                after = os.fstat(fd)
+                if (after.st_size, after.st_mtime_ns, out.size) != (
+                    before.st_size,
+                    before.st_mtime_ns,
+                    before.st_size,
+                ):
+                    hex_digest = _hash_path(str(out.path), out.size)
+                self._keep(local, out.path, hex_digest)
+            except BaseException:
+                out.discard()
+                raise
+        return BlobInfo(_PREFIX + hex_digest, out.size)
+
+    def _copy_hashing_alongside(self, source: BinaryIO, out: TempWriter) -> tuple[str, bool]:
+        """Copy ``source`` into ``out`` while a thread hashes it; return the digest and
+        whether the copy ran to the end (False: the blob turned out to be stored already)."""
+        size = os.fstat(source.fileno()).st_size
+        with ThreadPoolExecutor(1, thread_name_prefix="loopml-hash") as pool:
+            hashing = pool.submit(_hash_path, source.name, size)
+            asked = False
+
+            def stored_already() -> bool:
+                nonlocal asked
+                if asked or not hashing.done():
+                    return False
+                asked = True
+                return self._known(hashing.result())
+
+            copied = out.copy_from(source.fileno(), stored_already)
+            return hashing.result(), copied
 
     def put_stream(self, stream: BinaryIO) -> BlobInfo:
         """Store everything left in the open binary file object ``stream``, read in chunks.
@@ -198,16 +334,19 @@ class ArtifactStore:
 
     def _put_stream(self, source: BinaryIO, what: str) -> BlobInfo:
         # The digest is known only at the end, so the bytes go to a temp file first:
-        # next to the blobs when local (then os.replace), in the system temp dir otherwise
+        # next to the blobs when local (then committed), in the system temp dir otherwise
         # (then one upload to the final key).
         with self._errors(f"store {what}"):
+            local = self._local
+            if local is not None:
+                with local.new_temp() as writer:
+                    hex_digest, size = copy_hashing(source, writer)
+                self._keep(local, writer.path, hex_digest)
+                return BlobInfo(_PREFIX + hex_digest, size)
             out, temp = create_temp(self._backend.scratch_dir(), ".upload-")
             try:
                 with out:
                     hex_digest, size = copy_hashing(source, out)
-                    if self._backend.is_local:
-                        out.flush()
-                        os.fsync(out.fileno())
                 key = _key(hex_digest)
                 if not self._backend.exists(key):
                     self._backend.commit_file(temp, key)
