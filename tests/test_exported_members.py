@@ -13,6 +13,8 @@ PACKAGES = [
     "loopml.artifacts",
     "loopml.tracking",
     "loopml.data",
+    "loopml.compute",
+    "loopml.pipelines",
 ]
 
 

@@ -10,6 +10,7 @@ from typer.testing import CliRunner
 
 from loopml.cli import app
 from loopml.core import load_settings
+from loopml.store import HEAD_REVISION
 from loopml.tracking import Client
 
 runner = CliRunner()
@@ -41,7 +42,7 @@ def test_version() -> None:
 
 def test_db_upgrade_creates_then_reports_up_to_date(tmp_path: Path) -> None:
     code, out = _invoke(tmp_path / "h", "db", "upgrade")
-    assert code == 0 and "schema revision none -> 0002" in out
+    assert code == 0 and f"schema revision none -> {HEAD_REVISION}" in out
     code, out = _invoke(tmp_path / "h", "db", "upgrade")
     assert code == 0 and "is up to date" in out
 

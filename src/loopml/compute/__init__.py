@@ -14,6 +14,7 @@ from loopml.compute._executor import (
     create_executor,
 )
 from loopml.compute._process import ProcessExecutor
+from loopml.compute._ray import RayExecutor
 from loopml.compute._timeout import StepTimeoutError, call_with_timeout
 
 __all__ = [
@@ -21,6 +22,7 @@ __all__ = [
     "Executor",
     "LocalExecutor",
     "ProcessExecutor",
+    "RayExecutor",
     "Resources",
     "StepTimeoutError",
     "call_with_timeout",

@@ -6,20 +6,27 @@ recorded; a step whose code, parameters, declared dependencies and inputs are
 unchanged is not run again.
 """
 
+from loopml.pipelines._events import Event, emit_event
 from loopml.pipelines._loader import load_pipeline
 from loopml.pipelines._pipeline import DatasetInput, Pipeline, StepOutput, dataset, pipeline
 from loopml.pipelines._reader import PipelineRuns
 from loopml.pipelines._records import PipelineRunRecord, StepRunRecord, StepStatus
 from loopml.pipelines._runner import resume_run, run_pipeline, run_ref
+from loopml.pipelines._scheduler import Scheduler
+from loopml.pipelines._schedules import Fire, Schedule
 from loopml.pipelines._step import Step, step
 from loopml.pipelines._task import StepContext, current_step
 from loopml.pipelines._values import ValueRef
 
 __all__ = [
     "DatasetInput",
+    "Event",
+    "Fire",
     "Pipeline",
     "PipelineRunRecord",
     "PipelineRuns",
+    "Schedule",
+    "Scheduler",
     "Step",
     "StepContext",
     "StepOutput",
@@ -28,6 +35,7 @@ __all__ = [
     "ValueRef",
     "current_step",
     "dataset",
+    "emit_event",
     "load_pipeline",
     "pipeline",
     "resume_run",
