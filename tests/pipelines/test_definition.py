@@ -37,6 +37,19 @@ def test_steps_are_plain_functions_outside_a_pipeline(workdir: str) -> None:
     assert sample_pipes.double(workdir, [1, 2]) == [2, 4]
 
 
+def test_arithmetic_on_placeholders_says_what_to_do() -> None:
+    @step
+    def inc(x: int) -> int:
+        return x + 1
+
+    @pipeline
+    def adds(x: int = 1):
+        inc(x + 1)
+
+    with pytest.raises(ValidationError, match="compute with them inside a step"):
+        adds.nodes  # noqa: B018
+
+
 def test_a_step_called_twice_gets_a_numbered_node() -> None:
     @step
     def inc(x: int) -> int:

@@ -212,6 +212,12 @@ class Pipeline:
         token = _BUILDER.set(builder)
         try:
             self.fn(**{name: ParamRef(name) for name in self.params})
+        except (TypeError, AttributeError) as exc:
+            raise ValidationError(
+                f"pipeline {self.name!r} could not be drawn: {exc}. Parameters and step "
+                "outputs are placeholders while the DAG is drawn; compute with them inside "
+                "a step"
+            ) from exc
         finally:
             _BUILDER.reset(token)
         if not builder.nodes:
