@@ -15,6 +15,9 @@ PACKAGES = [
     "loopml.data",
     "loopml.compute",
     "loopml.pipelines",
+    "loopml.governance",
+    "loopml.training",
+    "loopml.registry",
 ]
 
 

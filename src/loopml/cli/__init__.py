@@ -4,6 +4,8 @@ from loopml.cli import (  # noqa: F401 - importing registers commands
     _data,
     _db,
     _demo,
+    _governance,
+    _models,
     _pipelines,
     _runs,
     _scheduler,

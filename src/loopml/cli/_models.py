@@ -1,0 +1,274 @@
+"""``loopml models ...`` and ``loopml lineage model``: the registry from the command line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from loopml.cli._app import app, settings_from
+from loopml.cli._output import console, err_console, format_ms, print_json, to_jsonable
+from loopml.registry import (
+    GateReport,
+    ModelRegistry,
+    load_gates_file,
+    model_lineage,
+    render_lineage,
+)
+
+models_app = typer.Typer(
+    help="Models: register, alias, gate, approve, promote, document.", no_args_is_help=True
+)
+lineage_app = typer.Typer(help="Lineage: where a model came from.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+app.add_typer(lineage_app, name="lineage")
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
+Ref = Annotated[str, typer.Argument(help="NAME@VERSION, NAME@ALIAS or NAME (newest).")]
+Reason = Annotated[str | None, typer.Option(help="Why; kept in the audit log.")]
+
+
+def _registry(ctx: typer.Context) -> ModelRegistry:
+    return ModelRegistry(settings_from(ctx), create_store=False)
+
+
+def _print_gates(report: GateReport) -> None:
+    table = Table("gate", "kind", "passed", "detail", title=f"gates of {report.version}")
+    for outcome in report.outcomes:
+        table.add_row(
+            outcome.name, outcome.kind, "yes" if outcome.passed else "NO", outcome.message
+        )
+    console.print(table)
+
+
+@models_app.command("list")
+def models_list(ctx: typer.Context, json_: JsonFlag = False) -> None:
+    """Registered models with their newest version and aliases."""
+    with _registry(ctx) as registry:
+        found = registry.models()
+    if json_:
+        print_json([{**to_jsonable(m), "latest_version": n} for m, n in found])
+        return
+    table = Table("model", "latest", "aliases", "approval", "gates", title="models")
+    for model, latest in found:
+        aliases = ", ".join(f"{a}=@{v}" for a, v in sorted(model.aliases.items())) or "-"
+        table.add_row(
+            model.name,
+            str(latest or "-"),
+            aliases,
+            "required" if model.requires_approval else "-",
+            str(len(model.gates)),
+        )
+    console.print(table)
+
+
+@models_app.command("show")
+def models_show(ctx: typer.Context, ref: Ref, json_: JsonFlag = False) -> None:
+    """A version: artifact, signature, metrics, data, gates, approvals; or a model's versions."""
+    with _registry(ctx) as registry:
+        if "@" not in ref:
+            versions = registry.versions(ref)
+            if json_:
+                print_json({"model": to_jsonable(registry.get_model(ref)), "versions": versions})
+                return
+            table = Table("version", "aliases", "dataset", "run", "created", "by", title=ref)
+            for v in versions:
+                table.add_row(
+                    str(v.version),
+                    ", ".join(v.aliases) or "-",
+                    v.dataset or "-",
+                    (v.run_id or "-")[:12],
+                    format_ms(v.created_ms),
+                    v.created_by,
+                )
+            console.print(table)
+            return
+        version = registry.get(ref)
+        gates = registry.gate_report(ref)
+        decisions = registry.approvals(ref)
+        blockers = registry.promotion_blockers(ref)
+    if json_:
+        print_json(
+            {
+                "version": version,
+                "gates": gates,
+                "approvals": decisions,
+                "promotion_blockers": blockers,
+            }
+        )
+        return
+    console.print(f"[bold]{version.ref}[/bold]  aliases: {', '.join(version.aliases) or '-'}")
+    console.print(f"flavor {version.flavor}; artifact {version.artifact}", markup=False)
+    console.print(
+        f"run {version.run_id}; pipeline run {version.pipeline_run_id or '-'}; "
+        f"dataset {version.dataset or '-'}; split {version.split or '-'}",
+        markup=False,
+    )
+    console.print(
+        f"code {version.code_version or '-'}; libraries {version.libraries}", markup=False
+    )
+    metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(version.metrics.items())) or "-"
+    console.print(f"metrics: {metrics}", markup=False)
+    if gates is not None:
+        _print_gates(gates)
+    for decision in decisions:
+        console.print(
+            f"{decision.decision} by {decision.actor} at {format_ms(decision.ts_ms)}: "
+            f"{decision.comment}",
+            markup=False,
+        )
+    console.print(
+        "promotable" if not blockers else "not promotable: " + "; ".join(blockers), markup=False
+    )
+
+
+@models_app.command("register")
+def models_register(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name (created on first use).")],
+    run_id: Annotated[str, typer.Option("--run", help="The tracking run that logged the model.")],
+    artifact_path: Annotated[str, typer.Option(help="Where the run logged it.")] = "model",
+    description: Annotated[str, typer.Option(help="What this version is.")] = "",
+    json_: JsonFlag = False,
+) -> None:
+    """Register the model a run logged as a new version."""
+    with _registry(ctx) as registry:
+        version = registry.register(
+            name, run_id=run_id, artifact_path=artifact_path, description=description
+        )
+    if json_:
+        print_json(version)
+        return
+    console.print(
+        f"registered {version.ref} from run {version.run_id} ({version.artifact[:19]}...)",
+        markup=False,
+    )
+
+
+@models_app.command("gates")
+def models_gates(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    file: Annotated[Path, typer.Option("--file", "-f", help="TOML ([[gates]]) or YAML (gates:).")],
+    approval: Annotated[
+        bool | None,
+        typer.Option("--require-approval/--no-approval", help="Whether promotion needs approval."),
+    ] = None,
+    reason: Reason = None,
+) -> None:
+    """Declare a model's gates (and whether promotion needs a human approval)."""
+    gates = load_gates_file(file)
+    with _registry(ctx) as registry:
+        model = registry.update_model(name, gates=gates, requires_approval=approval, reason=reason)
+    console.print(
+        f"{model.name}: {len(model.gates)} gates; approval "
+        f"{'required' if model.requires_approval else 'not required'}",
+        markup=False,
+    )
+
+
+@models_app.command("evaluate")
+def models_evaluate(ctx: typer.Context, ref: Ref, json_: JsonFlag = False) -> None:
+    """Evaluate a version's gates and store the result; exit 1 when a gate fails."""
+    with _registry(ctx) as registry:
+        report = registry.evaluate_gates(ref)
+    if json_:
+        print_json(report)
+    else:
+        _print_gates(report)
+    if not report.passed:
+        names = ", ".join(o.name for o in report.failed)
+        err_console.print(f"error: {report.version} failed gate(s): {names}", markup=False)
+        raise typer.Exit(1)
+
+
+@models_app.command("promote")
+def models_promote(ctx: typer.Context, ref: Ref, reason: Reason = None) -> None:
+    """Make a version champion: every gate passed and approved where required."""
+    with _registry(ctx) as registry:
+        version = registry.promote(ref, reason=reason)
+    console.print(f"{version.ref} is now champion", markup=False)
+
+
+@models_app.command("alias")
+def models_alias(
+    ctx: typer.Context,
+    ref: Ref,
+    alias: Annotated[str, typer.Argument(help="e.g. challenger, staging, any name.")],
+    remove: Annotated[bool, typer.Option("--remove", help="Remove the alias.")] = False,
+    reason: Reason = None,
+) -> None:
+    """Point an alias at a version (champion goes through promote's checks)."""
+    with _registry(ctx) as registry:
+        if remove:
+            registry.remove_alias(ref.partition("@")[0], alias, reason=reason)
+            console.print(f"removed {alias} from {ref.partition('@')[0]}", markup=False)
+            return
+        version = registry.set_alias(ref, alias, reason=reason)
+    console.print(f"{version.model}@{alias} -> {version.version}", markup=False)
+
+
+def _decide(ctx: typer.Context, ref: str, comment: str, approve: bool) -> None:
+    with _registry(ctx) as registry:
+        decision = (registry.approve if approve else registry.reject)(ref, comment)
+    console.print(f"{ref}: {decision.decision} by {decision.actor}", markup=False)
+
+
+@models_app.command("approve")
+def models_approve(
+    ctx: typer.Context,
+    ref: Ref,
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why (required).")],
+) -> None:
+    """Approve a version for promotion (approver role)."""
+    _decide(ctx, ref, comment, approve=True)
+
+
+@models_app.command("reject")
+def models_reject(
+    ctx: typer.Context,
+    ref: Ref,
+    comment: Annotated[str, typer.Option("--comment", "-m", help="Why (required).")],
+) -> None:
+    """Reject a version: it cannot be promoted until approved again."""
+    _decide(ctx, ref, comment, approve=False)
+
+
+@models_app.command("history")
+def models_history(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    alias: Annotated[str | None, typer.Option(help="Only this alias.")] = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Every alias move: from which version to which, who, when, why."""
+    with _registry(ctx) as registry:
+        moves = registry.alias_history(name, alias)
+    if json_:
+        print_json(moves)
+        return
+    table = Table("when", "alias", "from", "to", "by", "reason", title=f"alias moves of {name}")
+    for m in moves:
+        table.add_row(
+            format_ms(m.ts_ms),
+            m.alias,
+            str(m.from_version or "-"),
+            str(m.to_version or "-"),
+            m.actor,
+            m.reason or "",
+        )
+    console.print(table)
+
+
+@lineage_app.command("model")
+def lineage_model(ctx: typer.Context, ref: Ref, json_: JsonFlag = False) -> None:
+    """The chain: model version -> run -> pipeline run -> dataset versions -> sources."""
+    with _registry(ctx) as registry:
+        version = registry.get(ref)
+        chain = model_lineage(registry.settings, version)
+    if json_:
+        print_json(chain)
+        return
+    console.print(render_lineage(chain), markup=False, highlight=False)

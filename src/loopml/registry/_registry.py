@@ -1,0 +1,421 @@
+"""The model registry service: every change authorized, atomic and audited."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Connection
+
+from loopml.artifacts import ArtifactStore
+from loopml.core import (
+    NotFoundError,
+    PermissionDeniedError,
+    Settings,
+    ValidationError,
+    load_settings,
+    new_id,
+    now_ms,
+)
+from loopml.governance import Identity, append_audit, authorize, resolve_identity
+from loopml.registry import _repo as repo
+from loopml.registry._entities import (
+    CHAMPION,
+    AliasMove,
+    Approval,
+    GateReport,
+    ModelVersion,
+    RegisteredModel,
+    check_alias,
+    check_model_name,
+    parse_model_ref,
+)
+from loopml.registry._flavors import check_libraries, load_flavor
+from loopml.store import MetadataStore, open_store
+
+__all__ = ["ModelRegistry"]
+
+T = TypeVar("T")
+META_FILE = "meta.json"
+
+
+class ModelRegistry:
+    """Registered models in the store that ``settings`` names, acting as ``identity``.
+
+    ``identity`` defaults to who the settings say you are (``LOOPML_TOKEN`` with auth on,
+    else the local user). Every change is checked against that identity's role and
+    written in one transaction together with its audit record.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        identity: Identity | None = None,
+        create_store: bool = True,
+    ) -> None:
+        self.settings = settings or load_settings()
+        self._identity = identity
+        self._create_store = create_store
+        self._store: MetadataStore | None = None
+        self._artifacts: ArtifactStore | None = None
+
+    @property
+    def store(self) -> MetadataStore:
+        if self._store is None:
+            self._store = open_store(self.settings.db_url, create=self._create_store)
+        return self._store
+
+    @property
+    def artifacts(self) -> ArtifactStore:
+        if self._artifacts is None:
+            self._artifacts = ArtifactStore(self.settings.artifacts_url)
+        return self._artifacts
+
+    @property
+    def identity(self) -> Identity:
+        if self._identity is None:
+            self._identity = resolve_identity(self.settings, self.store)
+        return self._identity
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    def __enter__(self) -> ModelRegistry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _change(self, action: str, work: Callable[[Connection], T]) -> T:
+        authorize(self.identity, action)
+        return self.store.transact(work)
+
+    def _audit(self, conn: Connection, action: str, target: str, **fields: Any) -> None:
+        append_audit(conn, actor=self.identity.name, action=action, target=target, **fields)
+
+    # -- models -------------------------------------------------------------------
+
+    def create_model(
+        self,
+        name: str,
+        *,
+        description: str = "",
+        requires_approval: bool = False,
+        gates: list[dict[str, Any]] | None = None,
+        card: dict[str, str] | None = None,
+    ) -> RegisteredModel:
+        """A new, empty model; ``gates`` as in :func:`loopml.registry.parse_gates`."""
+        from loopml.registry._gates import parse_gates
+
+        check_model_name(name)
+        specs = parse_gates(gates or [])
+        values = {
+            "name": name,
+            "description": description,
+            "requires_approval": int(requires_approval),
+            "gates": repo.dumps(specs),
+            "card": repo.dumps(card or {}),
+            "created_by": self.identity.name,
+        }
+
+        def work(conn: Connection) -> RegisteredModel:
+            repo.insert_model(conn, values)
+            self._audit(conn, "model.create", f"model:{name}", after=values)
+            return repo.get_model(conn, name)
+
+        return self._change("model.register", work)
+
+    def update_model(
+        self,
+        name: str,
+        *,
+        description: str | None = None,
+        requires_approval: bool | None = None,
+        gates: list[dict[str, Any]] | None = None,
+        card: dict[str, str] | None = None,
+        reason: str | None = None,
+    ) -> RegisteredModel:
+        """Change a model's description, approval rule, gates or model-card fields."""
+        from loopml.registry._gates import parse_gates
+
+        changes: dict[str, Any] = {}
+        if description is not None:
+            changes["description"] = description
+        if requires_approval is not None:
+            changes["requires_approval"] = int(requires_approval)
+        if gates is not None:
+            changes["gates"] = repo.dumps(parse_gates(gates))
+        if card is not None:
+            changes["card"] = repo.dumps(card)
+
+        def work(conn: Connection) -> RegisteredModel:
+            model = repo.get_model(conn, name)
+            before = {
+                k: getattr(model, k) for k in ("description", "requires_approval", "gates", "card")
+            }
+            repo.update_model(conn, model.id, **changes)
+            self._audit(
+                conn, "model.update", f"model:{name}", before=before, after=changes, reason=reason
+            )
+            return repo.get_model(conn, name)
+
+        return self._change("model.update", work)
+
+    def models(self) -> list[tuple[RegisteredModel, int]]:
+        """Every model with its newest version number (0 when it has none)."""
+        with self.store.read() as conn:
+            return repo.list_models(conn)
+
+    def get_model(self, name: str) -> RegisteredModel:
+        with self.store.read() as conn:
+            return repo.get_model(conn, name)
+
+    # -- versions -----------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        *,
+        run_id: str,
+        artifact_path: str = "model",
+        description: str = "",
+    ) -> ModelVersion:
+        """Register the model a run logged under ``artifact_path`` as a new version.
+
+        The run must hold ``<artifact_path>/meta.json`` (written by
+        :func:`loopml.training.fit`) and the model file it names. The version records
+        the artifact's digest, signature, library versions, metrics, the dataset version
+        and split it learned from, its data profile (the drift reference), the git
+        commit and the pipeline run. The model is created on first registration.
+        """
+        from loopml.registry._lineage import describe_run
+
+        check_model_name(name)
+        authorize(self.identity, "model.register")
+        source = describe_run(self.settings, run_id, artifact_path, self.artifacts)
+        profile = self._store_profile(source["dataset"])
+
+        def work(conn: Connection) -> ModelVersion:
+            model = repo.find_model(conn, name)
+            if model is None:
+                values = {
+                    "name": name,
+                    "description": "",
+                    "requires_approval": 0,
+                    "gates": "[]",
+                    "card": "{}",
+                    "created_by": self.identity.name,
+                }
+                repo.insert_model(conn, values)
+                self._audit(conn, "model.create", f"model:{name}", after=values)
+                model = repo.get_model(conn, name)
+            number = repo.next_version(conn, model.id)
+            row = {
+                "id": new_id(),
+                "model_id": model.id,
+                "version": number,
+                "run_id": source["run_id"],
+                "pipeline_run_id": source["pipeline_run_id"],
+                "flavor": source["flavor"],
+                "artifact": source["artifact"],
+                "signature": repo.dumps(source["signature"]),
+                "libraries": repo.dumps(source["libraries"]),
+                "dataset": source["dataset"],
+                "split": repo.dumps(source["split"]) if source["split"] else None,
+                "profile": profile,
+                "metrics": repo.dumps(source["metrics"]),
+                "extra": repo.dumps(source["extra"]),
+                "code_version": source["code_version"],
+                "description": description,
+                "created_ms": now_ms(),
+                "created_by": self.identity.name,
+            }
+            repo.insert_version(conn, row)
+            self._audit(
+                conn,
+                "model.register",
+                f"model:{name}@{number}",
+                after={k: v for k, v in row.items() if k not in ("signature", "extra")},
+            )
+            return repo.get_version(conn, repo.get_model(conn, name), number)
+
+        return self.store.transact(work)
+
+    def _store_profile(self, dataset: str | None) -> str | None:
+        """The training data's profile, stored as a blob: monitoring's drift reference."""
+        if dataset is None:
+            return None
+        from loopml.data import DataCatalog
+
+        with DataCatalog(self.settings, create_store=False) as catalog:
+            try:
+                profile = catalog.profile(dataset)
+            except (NotFoundError, ValidationError):
+                return None
+        data = orjson.dumps(profile, default=lambda v: getattr(v, "__dict__", str(v)))
+        return self.artifacts.put_bytes(data).digest
+
+    def versions(self, name: str) -> list[ModelVersion]:
+        with self.store.read() as conn:
+            return repo.list_versions(conn, repo.get_model(conn, name))
+
+    def get(self, ref: str) -> ModelVersion:
+        """``NAME@VERSION``, ``NAME@ALIAS`` or ``NAME`` (the newest version)."""
+        name, which = parse_model_ref(ref)
+        with self.store.read() as conn:
+            return repo.get_version(conn, repo.get_model(conn, name), which)
+
+    def load(self, ref: str) -> Any:
+        """The model object, loaded only after its bytes match the registered digest."""
+        version = self.get(ref)
+        data = self.artifacts.get_bytes(version.artifact)  # checks the digest
+        check_libraries(version.libraries, version.ref)
+        return load_flavor(version.flavor, data)
+
+    # -- aliases, approval, promotion ------------------------------------------------
+
+    def set_alias(self, ref: str, alias: str, *, reason: str | None = None) -> ModelVersion:
+        """Point ``alias`` at the version ``ref`` names, atomically, with its history.
+
+        ``champion`` goes through :meth:`promote`'s checks.
+        """
+        if check_alias(alias) == CHAMPION:
+            return self.promote(ref, reason=reason)
+        return self._move(ref, alias, "model.alias", reason)
+
+    def remove_alias(self, name: str, alias: str, *, reason: str | None = None) -> None:
+        check_alias(alias)
+        action = "model.promote" if alias == CHAMPION else "model.alias"
+
+        def work(conn: Connection) -> None:
+            model = repo.get_model(conn, name)
+            if alias not in model.aliases:
+                raise NotFoundError(f"model {name!r} has no alias {alias!r}")
+            before = repo.move_alias(conn, model, alias, None, self.identity.name, reason)
+            self._audit(
+                conn,
+                "model.alias",
+                f"model:{name}#{alias}",
+                before={"version": before},
+                after=None,
+                reason=reason,
+            )
+
+        self._change(action, work)
+
+    def _move(self, ref: str, alias: str, action: str, reason: str | None) -> ModelVersion:
+        version = self.get(ref)
+
+        def work(conn: Connection) -> ModelVersion:
+            model = repo.get_model(conn, version.model)
+            before = repo.move_alias(
+                conn, model, alias, version.version, self.identity.name, reason
+            )
+            self._audit(
+                conn,
+                "model.alias",
+                f"model:{version.model}#{alias}",
+                before={"version": before},
+                after={"version": version.version},
+                reason=reason,
+            )
+            return repo.get_version(conn, repo.get_model(conn, version.model), version.version)
+
+        return self._change(action, work)
+
+    def promotion_blockers(self, ref: str) -> list[str]:
+        """Why ``ref`` cannot become champion now; empty when it can."""
+        version = self.get(ref)
+        with self.store.read() as conn:
+            model = repo.get_model(conn, version.model)
+            report = repo.latest_gate_report(conn, version)
+            decisions = repo.approvals(conn, version)
+        blockers = []
+        if model.gates:
+            if report is None:
+                blockers.append(
+                    f"gates not evaluated: run `loopml models evaluate {version.ref}` first"
+                )
+            elif not report.passed:
+                blockers += [f"gate {o.name} failed: {o.message}" for o in report.failed]
+        if model.requires_approval:
+            if not decisions:
+                blockers.append(f"approval required: no approver has approved {version.ref}")
+            elif decisions[-1].decision != "approved":
+                last = decisions[-1]
+                blockers.append(f"approval required: {last.actor} rejected it: {last.comment}")
+        return blockers
+
+    def promote(self, ref: str, *, reason: str | None = None) -> ModelVersion:
+        """Make ``ref`` the champion: every gate passed and, if required, approved."""
+        authorize(self.identity, "model.promote")
+        blockers = self.promotion_blockers(ref)
+        if blockers:
+            raise PermissionDeniedError(
+                f"{self.get(ref).ref} cannot become {CHAMPION}: " + "; ".join(blockers)
+            )
+        return self._move(ref, CHAMPION, "model.promote", reason)
+
+    def _decide(self, ref: str, decision: str, comment: str) -> Approval:
+        if not isinstance(comment, str) or not comment.strip():
+            raise ValidationError(f"a {decision} needs a comment saying why")
+        version = self.get(ref)
+        approval = Approval(decision, self.identity.name, comment.strip(), now_ms())
+        action = "model.approve" if decision == "approved" else "model.reject"
+
+        def work(conn: Connection) -> Approval:
+            repo.insert_approval(conn, version.id, approval)
+            self._audit(
+                conn, action, f"model:{version.ref}", after=approval.__dict__, reason=comment
+            )
+            return approval
+
+        return self._change(action, work)
+
+    def approve(self, ref: str, comment: str) -> Approval:
+        """Approve ``ref`` for promotion (approver role or above)."""
+        return self._decide(ref, "approved", comment)
+
+    def reject(self, ref: str, comment: str) -> Approval:
+        """Reject ``ref``; it cannot be promoted until approved again."""
+        return self._decide(ref, "rejected", comment)
+
+    def approvals(self, ref: str) -> list[Approval]:
+        version = self.get(ref)
+        with self.store.read() as conn:
+            return repo.approvals(conn, version)
+
+    def alias_history(self, name: str, alias: str | None = None) -> list[AliasMove]:
+        with self.store.read() as conn:
+            return repo.alias_history(conn, repo.get_model(conn, name), alias)
+
+    def gate_report(self, ref: str) -> GateReport | None:
+        """The latest gate evaluation of ``ref``, if any."""
+        version = self.get(ref)
+        with self.store.read() as conn:
+            return repo.latest_gate_report(conn, version)
+
+    def evaluate_gates(self, ref: str) -> GateReport:
+        """Run the model's gates on ``ref`` and store the result with its evidence."""
+        from loopml.registry._gates import evaluate
+
+        authorize(self.identity, "model.evaluate_gates")
+        version = self.get(ref)
+        report = evaluate(self, version, self.get_model(version.model).gates)
+        self.record_gates(version, report)
+        return report
+
+    def record_gates(self, version: ModelVersion, report: GateReport) -> None:
+        def work(conn: Connection) -> None:
+            repo.insert_gate_report(conn, version.id, report)
+            self._audit(
+                conn,
+                "model.evaluate_gates",
+                f"model:{version.ref}",
+                after={"passed": report.passed, "failed": [o.name for o in report.failed]},
+            )
+
+        self._change("model.evaluate_gates", work)
