@@ -1,0 +1,191 @@
+"""The registry through its public interface: register, aliases, gates, approval, promotion,
+roles, the audit trail, digest-checked loading and lineage."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from loopml.core import IntegrityError, NotFoundError, PermissionDeniedError, ValidationError
+from loopml.governance import Identity, Role, list_audit, verify_audit
+from loopml.registry import LibraryVersionWarning, ModelRegistry, load_gates_file, parse_gates
+from loopml.store import schema
+from tests.registry.conftest import Trained
+
+GATES = [
+    {"kind": "metric", "metric": "test.accuracy", "min": 0.8},
+    {"kind": "relative", "metric": "roc_auc", "max_drop": 0.01},
+    {"kind": "latency", "max_ms": 250, "rows": 20},
+    {"kind": "validation"},
+]
+
+
+def as_role(trained: Trained, role: Role, name: str | None = None) -> ModelRegistry:
+    return ModelRegistry(trained.settings, identity=Identity(name or role.value, role, "token"))
+
+
+def test_register_records_where_the_model_came_from(trained: Trained) -> None:
+    with ModelRegistry(trained.settings) as registry:
+        version = registry.register("toy", run_id=trained.good_run, description="baseline")
+        assert version.ref == "toy@1" and version.flavor == "sklearn"
+        assert version.run_id == trained.good_run and version.dataset == trained.dataset
+        assert version.split == {"name": "main"}
+        assert [c["name"] for c in version.signature["inputs"]] == ["a", "b", "c"]
+        assert version.signature["outputs"]["classes"] == [0, 1]
+        assert "scikit-learn" in version.libraries
+        assert version.metrics["test.accuracy"] > 0.8
+        assert version.profile is not None and registry.artifacts.exists(version.profile)
+        assert registry.register("toy", run_id=trained.weak_run).version == 2
+        assert [v.version for v in registry.versions("toy")] == [1, 2]
+        assert registry.get("toy").version == 2  # newest
+        assert list(registry.load("toy@1").predict(_rows())) == [0, 1]
+
+
+def _rows():  # type: ignore[no-untyped-def]
+    import pandas as pd
+
+    return pd.DataFrame({"a": [-2.0, 2.0], "b": [0.0, 0.0], "c": [0.0, 0.0]})
+
+
+def test_gates_promotion_and_approval(trained: Trained) -> None:
+    with ModelRegistry(trained.settings) as registry:
+        good = registry.register("toy", run_id=trained.good_run)
+        weak = registry.register("toy", run_id=trained.weak_run)
+        registry.update_model("toy", gates=GATES, requires_approval=True)
+        assert registry.promotion_blockers(good.ref) == [
+            "gates not evaluated: run `loopml models evaluate toy@1` first",
+            "approval required: no approver has approved toy@1",
+        ]
+        report = registry.evaluate_gates(good.ref)
+        assert report.passed, [o.message for o in report.outcomes]
+        with pytest.raises(PermissionDeniedError, match="approval required"):
+            registry.promote(good.ref)
+        registry.approve(good.ref, "checked the card")
+        assert registry.promote(good.ref, reason="first champion").aliases == ["champion"]
+
+        report = registry.evaluate_gates(weak.ref)
+        assert not report.passed
+        failed = {o.name: o for o in report.failed}
+        assert failed["metric:test.accuracy"].message.startswith("test.accuracy = 0.")
+        assert "< min 0.8 (short by" in failed["metric:test.accuracy"].message
+        relative = failed["relative:roc_auc"]
+        assert relative.evidence["champion_version"] == 1 and relative.value < -0.01
+        registry.approve(weak.ref, "approved anyway")
+        with pytest.raises(PermissionDeniedError, match="gate metric:test.accuracy failed"):
+            registry.promote(weak.ref)
+        assert registry.get("toy@champion").version == 1
+
+        registry.reject(good.ref, "found a leak")
+        assert "rejected it: found a leak" in registry.promotion_blockers(good.ref)[-1]
+
+
+def test_aliases_move_atomically_with_history(trained: Trained) -> None:
+    with ModelRegistry(trained.settings) as registry:
+        registry.register("toy", run_id=trained.good_run)
+        registry.register("toy", run_id=trained.weak_run)
+        registry.set_alias("toy@1", "challenger")
+        registry.set_alias("toy@2", "challenger", reason="newer")
+        registry.promote("toy@1")  # no gates declared, no approval required
+        assert registry.get_model("toy").aliases == {"challenger": 2, "champion": 1}
+        assert registry.get("toy@challenger").version == 2
+        registry.remove_alias("toy", "challenger")
+        moves = [(m.alias, m.from_version, m.to_version) for m in registry.alias_history("toy")]
+        assert moves == [
+            ("challenger", None, 1),
+            ("challenger", 1, 2),
+            ("champion", None, 1),
+            ("challenger", 2, None),
+        ]
+        with pytest.raises(NotFoundError, match="has no alias 'challenger'"):
+            registry.get("toy@challenger")
+        with pytest.raises(ValidationError, match="alias '1x!' is not valid"):
+            registry.set_alias("toy@1", "1x!")
+
+
+def test_roles_are_enforced_and_every_change_is_audited(trained: Trained) -> None:
+    with ModelRegistry(trained.settings) as owner:
+        owner.register("toy", run_id=trained.good_run)
+    viewer = as_role(trained, Role.VIEWER)
+    contributor = as_role(trained, Role.CONTRIBUTOR, "carol")
+    approver = as_role(trained, Role.APPROVER, "alice")
+    with pytest.raises(PermissionDeniedError, match="model.register"):
+        viewer.register("toy", run_id=trained.weak_run)
+    contributor.register("toy", run_id=trained.weak_run)
+    contributor.set_alias("toy@2", "challenger")
+    with pytest.raises(PermissionDeniedError, match="model.promote"):
+        contributor.promote("toy@2")
+    with pytest.raises(PermissionDeniedError, match="model.approve"):
+        contributor.approve("toy@2", "mine")
+    approver.approve("toy@2", "fine")
+    approver.promote("toy@2")
+    for registry in (viewer, contributor, approver):
+        registry.close()
+
+    with ModelRegistry(trained.settings) as reader, reader.store.read() as conn:
+        entries = list_audit(conn, limit=100, action="model.*")
+        actions = [(e.actor, e.action) for e in reversed(entries)]
+        assert ("carol", "model.register") in actions
+        assert ("carol", "model.alias") in actions
+        assert ("alice", "model.approve") in actions
+        assert ("alice", "model.alias") in actions  # the champion move
+        assert verify_audit(conn).ok
+
+
+def test_loading_checks_the_digest_and_library_versions(trained: Trained) -> None:
+    with ModelRegistry(trained.settings) as registry:
+        version = registry.register("toy", run_id=trained.good_run)
+        blob = Path(registry.artifacts.url.removeprefix("file://"))
+        path = next(p for p in blob.rglob(version.artifact.split(":")[1]))
+        path.chmod(0o644)
+        data = path.read_bytes()
+        path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+        with pytest.raises(IntegrityError):
+            registry.load("toy@1")
+        path.write_bytes(data)
+
+        registry.store.transact(
+            lambda conn: conn.execute(
+                update(schema.model_versions)
+                .where(schema.model_versions.c.id == version.id)
+                .values(libraries='{"scikit-learn": "0.24.2"}')
+            )
+        )
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            registry.load("toy@1")
+        assert any(
+            issubclass(w.category, LibraryVersionWarning)
+            and "scikit-learn 0.24.2" in str(w.message)
+            for w in caught
+        )
+
+
+def test_bad_input_is_refused_clearly(trained: Trained, tmp_path: Path) -> None:
+    with ModelRegistry(trained.settings) as registry:
+        with pytest.raises(NotFoundError, match="no registered model 'nope'"):
+            registry.get("nope@1")
+        with pytest.raises(ValidationError, match="model name 'bad name' is not valid"):
+            registry.register("bad name", run_id=trained.good_run)
+        with pytest.raises(NotFoundError, match="has no elsewhere/meta.json"):
+            registry.register("toy", run_id=trained.good_run, artifact_path="elsewhere")
+        with pytest.raises(ValidationError, match="kind must be one of"):
+            parse_gates([{"kind": "vibes"}])
+        with pytest.raises(ValidationError, match="unknown field\\(s\\) minimum"):
+            parse_gates([{"kind": "metric", "metric": "x", "minimum": 1}])
+        with pytest.raises(ValidationError, match="needs a number for min or max"):
+            parse_gates([{"kind": "metric", "metric": "x"}])
+        with pytest.raises(ValidationError, match="needs a comment"):
+            registry.register("toy", run_id=trained.good_run)
+            registry.approve("toy@1", " ")
+    gates = tmp_path / "gates.toml"
+    gates.write_text(
+        '[[gates]]\nkind = "metric"\nmetric = "test.f1"\nmin = 0.7\n', encoding="utf-8"
+    )
+    assert load_gates_file(gates)[0]["name"] == "metric:test.f1"
+    broken = tmp_path / "gates.yaml"
+    broken.write_text("gates: {kind: metric}\n", encoding="utf-8")
+    with pytest.raises(ValidationError, match="must hold a list named 'gates'"):
+        load_gates_file(broken)
