@@ -70,12 +70,21 @@ def settled_event_id(conn: Connection, name: str, after: int, before_ms: int) ->
     return int(conn.scalar(query) or after)
 
 
-def emit(store: MetadataStore, name: str, payload: Any, source: str) -> int:
-    """Check and store an event in ``store``; return its id."""
+def emit(settings: Settings, store: MetadataStore, name: str, payload: Any, source: str) -> int:
+    """Check and store an event in ``store`` (an audited change); return its id."""
+    from loopml.pipelines._guard import guarded
+
     check_name("event name", name)
     check_name("event source", source)
     text = dump_payload("event payload", {} if payload is None else payload)
-    return store.transact(lambda c: insert_event(c, name, text, source))
+    return guarded(
+        settings,
+        store,
+        "event.emit",
+        f"event:{name}",
+        lambda c: insert_event(c, name, text, source),
+        after={"source": source},
+    )
 
 
 def emit_event(
@@ -88,8 +97,9 @@ def emit_event(
     Raises:
         ValidationError: a bad name or source, or a payload that is not JSON-able.
     """
-    store = open_store((settings or load_settings()).db_url)
+    resolved = settings or load_settings()
+    store = open_store(resolved.db_url)
     try:
-        return emit(store, name, payload, source)
+        return emit(resolved, store, name, payload, source)
     finally:
         store.close()

@@ -25,8 +25,10 @@ from loopml.core import (
     new_id,
     now_ms,
 )
+from loopml.governance import require
 from loopml.pipelines import _records as records
 from loopml.pipelines._cache import cache_key
+from loopml.pipelines._guard import guarded
 from loopml.pipelines._loader import load_pipeline, reference_of
 from loopml.pipelines._params import resolve_params
 from loopml.pipelines._pipeline import Node, Pipeline
@@ -290,7 +292,21 @@ class _Driver:
             }
             for position, name in enumerate(self.nodes)
         ]
-        self.store.transact(lambda conn: records.insert_pipeline_run(conn, row, steps))
+        action = "pipeline.run" if self.resume_from is None else "pipeline.resume"
+        audit = {
+            "pipeline": self.pipeline.name,
+            "params": self.params,
+            "executor": self.executor.kind,
+        }
+        guarded(
+            self.settings,
+            self.store,
+            action,
+            f"pipeline-run:{self.run_id}",
+            lambda conn: records.insert_pipeline_run(conn, row, steps),
+            after=orjson.loads(_json(audit)),
+            reason=started_by,
+        )
         status, error = "failed", None
         try:
             self._walk(tracking.id)
@@ -357,6 +373,7 @@ def run_pipeline(
     )
     store = open_store(settings.db_url)
     try:
+        require(settings, store, "pipeline.run" if resume_from is None else "pipeline.resume")
         driver = _Driver(
             pipeline,
             values,

@@ -21,6 +21,7 @@ from loopml.pipelines import _schedules as rows
 from loopml.pipelines import _ticks
 from loopml.pipelines._cron import parse_cron
 from loopml.pipelines._events import Event, emit, list_events
+from loopml.pipelines._guard import guarded
 from loopml.pipelines._runner import run_ref
 from loopml.pipelines._schedules import Fire, Schedule
 from loopml.store import MetadataStore, open_store
@@ -135,7 +136,14 @@ class Scheduler:
             "params": rows.check_params(params),
             "executor": rows.check_executor(executor),
         }
-        return self.store.transact(lambda c: rows.insert_schedule(c, values))
+        return guarded(
+            self.settings,
+            self.store,
+            "schedule.add",
+            f"schedule:{name}",
+            lambda c: rows.insert_schedule(c, values),
+            after=values,
+        )
 
     def get(self, name: str) -> Schedule:
         """The schedule called ``name``; NotFoundError if there is none."""
@@ -149,17 +157,32 @@ class Scheduler:
 
     def remove(self, name: str) -> None:
         """Delete a schedule and its fire history; NotFoundError if there is none."""
-        self.store.transact(lambda c: rows.delete_schedule(c, name))
+        before = self.get(name)
+        guarded(
+            self.settings,
+            self.store,
+            "schedule.remove",
+            f"schedule:{name}",
+            lambda c: rows.delete_schedule(c, name),
+            before={"kind": before.kind, "spec": before.spec, "pipeline": before.pipeline_ref},
+        )
 
     def set_enabled(self, name: str, enabled: bool) -> Schedule:
         """Turn a schedule on or off; a disabled schedule never fires."""
-        return self.store.transact(lambda c: rows.set_enabled(c, name, enabled))
+        return guarded(
+            self.settings,
+            self.store,
+            "schedule.enable",
+            f"schedule:{name}",
+            lambda c: rows.set_enabled(c, name, enabled),
+            after={"enabled": enabled},
+        )
 
     # -- events and history -----------------------------------------------------------
 
     def emit_event(self, name: str, payload: Any = None, *, source: str = "user") -> int:
         """Record an event named ``name``; return its id. ``payload`` must be JSON-able."""
-        return emit(self.store, name, payload, source)
+        return emit(self.settings, self.store, name, payload, source)
 
     def events(self, name: str | None = None, limit: int = 100) -> builtins.list[Event]:
         """Events, newest first, of one name or all."""

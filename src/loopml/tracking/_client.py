@@ -29,6 +29,7 @@ from loopml.core import (
     new_id,
     now_ms,
 )
+from loopml.governance import Identity, authorize, resolve_identity
 from loopml.store import MetadataStore, open_store, schema
 from loopml.tracking import _repo
 from loopml.tracking._buffer import WriteBuffer
@@ -67,6 +68,7 @@ class Client:
         self._buffer: WriteBuffer | None = None
         self._experiments: dict[str, Experiment] = {}
         self._open_runs: dict[str, ActiveRun] = {}
+        self._identity: Identity | None = None
         self._sampler = SystemSampler(self.settings.system_metrics_interval_s)
 
     @classmethod
@@ -142,6 +144,7 @@ class Client:
         key package versions, host and command line as ``loopml.*`` tags, and
         samples system metrics while the run is open unless turned off in settings.
         """
+        self._authorize("run.create")
         found = self.experiment(experiment)
         run_id = new_id()
         run_name = name or f"run-{run_id[:8]}"
@@ -168,6 +171,12 @@ class Client:
         if self.settings.system_metrics:
             self._sampler.register(run_id, run._log_system)
         return run
+
+    def _authorize(self, action: str) -> None:
+        """Check the caller's role; the identity is resolved once per client."""
+        if self._identity is None:
+            self._identity = resolve_identity(self.settings, self.store)
+        authorize(self._identity, action)
 
     def _finish(self, run: ActiveRun) -> None:
         self._sampler.unregister(run.id)
