@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,8 +14,11 @@ from loopml.cli._output import console, err_console, format_ms, print_json, to_j
 from loopml.registry import (
     GateReport,
     ModelRegistry,
+    load_card_file,
     load_gates_file,
+    merge_card,
     model_lineage,
+    parse_card_settings,
     render_lineage,
 )
 
@@ -260,6 +264,95 @@ def models_history(
             m.reason or "",
         )
     console.print(table)
+
+
+@models_app.command("describe")
+def models_describe(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Model name.")],
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Card field KEY=VALUE (purpose, intended_use, limitations, any key); "
+            "an empty VALUE removes it. Repeatable.",
+        ),
+    ] = None,
+    from_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-file", "-f", help="Card fields from TOML or YAML (top level or [card])."
+        ),
+    ] = None,
+    description: Annotated[
+        str | None, typer.Option(help="The model's one-line description.")
+    ] = None,
+    reason: Reason = None,
+    json_: JsonFlag = False,
+) -> None:
+    """Edit a model's card fields (merged into what is there); without options, show them."""
+    updates = load_card_file(from_file) if from_file is not None else {}
+    updates |= parse_card_settings(set_ or [])
+    with _registry(ctx) as registry:
+        model = registry.get_model(name)
+        if updates or description is not None:
+            card = merge_card(model.card, updates) if updates else None
+            model = registry.update_model(name, card=card, description=description, reason=reason)
+    if json_:
+        print_json({"name": model.name, "description": model.description, "card": model.card})
+        return
+    console.print(f"{model.name}: {model.description or '(no description)'}", markup=False)
+    for key, text in model.card.items():
+        console.print(f"[bold]{key}[/bold]")
+        console.print(text, markup=False)
+
+
+@models_app.command("card")
+def models_card(
+    ctx: typer.Context,
+    ref: Ref,
+    format_: Annotated[str, typer.Option("--format", help="markdown or html.")] = "markdown",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write to this file, not stdout.")
+    ] = None,
+    no_importance: Annotated[
+        bool, typer.Option("--no-importance", help="Skip feature importance (faster).")
+    ] = False,
+) -> None:
+    """A version's model card: fields, data, metrics, gates, approvals, importance, lineage."""
+    with _registry(ctx) as registry:
+        text = registry.card(ref, format_, importance=not no_importance)
+    if output is None:
+        sys.stdout.write(text + "\n")
+        return
+    output.write_text(text + "\n", encoding="utf-8")
+    console.print(f"wrote the {format_} card of {ref} to {output}", markup=False)
+
+
+@models_app.command("export-onnx")
+def models_export_onnx(
+    ctx: typer.Context,
+    ref: Ref,
+    sample_rows: Annotated[int, typer.Option(help="Held-out rows to check parity on.")] = 200,
+    tolerance: Annotated[float, typer.Option(help="Largest difference allowed.")] = 1e-5,
+    json_: JsonFlag = False,
+) -> None:
+    """Convert a scikit-learn version to ONNX, check parity, record it on the version."""
+    with _registry(ctx) as registry:
+        export = registry.export_onnx(ref, sample_rows=sample_rows, tolerance=tolerance)
+    if json_:
+        print_json(export)
+        return
+    parity = export.parity
+    inputs = ", ".join(f"{i['name']}: {i['type']}[{len(i['columns'])}]" for i in export.inputs)
+    console.print(
+        f"exported {export.ref} to ONNX: {export.digest[:19]}... ({export.size} bytes, "
+        f"opset {export.opset})\ninputs {inputs}; outputs {', '.join(export.outputs)}\n"
+        f"parity on {parity['rows']} {parity['sample']}: {parity['rule']}; largest difference "
+        f"{parity.get('max_abs_diff', 0.0):.3g} (tolerance {parity['tolerance']:g})",
+        markup=False,
+        highlight=False,
+    )
 
 
 @lineage_app.command("model")

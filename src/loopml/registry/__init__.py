@@ -1,4 +1,4 @@
-"""Registry: model versions with signatures and lineage, aliases, gates, approvals, cards.
+"""Registry: model versions with signatures and lineage, aliases, gates, approvals, cards, ONNX.
 
 ``ModelRegistry`` is the one entry point. A version is registered from a tracking run
 that logged a model (``loopml.training.fit`` does), keeps the artifact's digest and
@@ -6,6 +6,13 @@ everything it came from, and becomes ``champion`` only through :meth:`promote`, 
 requires every declared gate passed and, where the model asks for it, an approval.
 """
 
+from loopml.registry._card import ModelCard, build_card, render_html, render_markdown
+from loopml.registry._card_fields import (
+    CARD_FIELDS,
+    load_card_file,
+    merge_card,
+    parse_card_settings,
+)
 from loopml.registry._entities import (
     CHALLENGER,
     CHAMPION,
@@ -19,24 +26,39 @@ from loopml.registry._entities import (
 )
 from loopml.registry._flavors import LibraryVersionWarning
 from loopml.registry._gates import GATE_KINDS, load_gates_file, parse_gates
+from loopml.registry._importance import FeatureImportance
 from loopml.registry._lineage import model_lineage, render_lineage
+from loopml.registry._onnx import OnnxExport, export_onnx, input_layout, onnx_inputs
 from loopml.registry._registry import ModelRegistry
 
 __all__ = [
+    "CARD_FIELDS",
     "CHALLENGER",
     "CHAMPION",
     "GATE_KINDS",
     "AliasMove",
     "Approval",
+    "FeatureImportance",
     "GateOutcome",
     "GateReport",
     "LibraryVersionWarning",
+    "ModelCard",
     "ModelRegistry",
     "ModelVersion",
+    "OnnxExport",
     "RegisteredModel",
+    "build_card",
+    "export_onnx",
+    "input_layout",
+    "load_card_file",
     "load_gates_file",
+    "merge_card",
     "model_lineage",
+    "onnx_inputs",
+    "parse_card_settings",
     "parse_gates",
     "parse_model_ref",
+    "render_html",
     "render_lineage",
+    "render_markdown",
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
 from sqlalchemy import Connection
@@ -33,6 +33,9 @@ from loopml.registry._entities import (
 )
 from loopml.registry._flavors import check_libraries, load_flavor
 from loopml.store import MetadataStore, open_store
+
+if TYPE_CHECKING:
+    from loopml.registry._onnx import OnnxExport
 
 __all__ = ["ModelRegistry"]
 
@@ -274,6 +277,55 @@ class ModelRegistry:
         data = self.artifacts.get_bytes(version.artifact)  # checks the digest
         check_libraries(version.libraries, version.ref)
         return load_flavor(version.flavor, data)
+
+    # -- model cards and ONNX -------------------------------------------------------
+
+    def card(self, ref: str, format: str = "markdown", *, importance: bool = True) -> str:
+        """``ref``'s model card as ``"markdown"`` or self-contained ``"html"``."""
+        from loopml.registry._card import build_card, render_html, render_markdown
+
+        if format not in ("markdown", "html"):
+            raise ValidationError(f"card format must be markdown or html; got {format!r}")
+        card = build_card(self, ref, importance=importance)
+        return render_html(card) if format == "html" else render_markdown(card)
+
+    def export_onnx(
+        self, ref: str, *, sample_rows: int = 200, tolerance: float = 1e-5
+    ) -> OnnxExport:
+        """Convert ``ref`` to ONNX, check parity, record it on the version (``OnnxExport``)."""
+        from loopml.registry._onnx import export_onnx
+
+        return export_onnx(self, ref, sample_rows=sample_rows, tolerance=tolerance)
+
+    def record_onnx(self, version: ModelVersion, record: dict[str, Any]) -> ModelVersion:
+        """Store an ONNX export's record in ``extra["onnx"]``, audited as model.export_onnx."""
+
+        def work(conn: Connection) -> ModelVersion:
+            model = repo.get_model(conn, version.model)
+            current = repo.get_version(conn, model, version.version)
+            before = current.extra.get("onnx")
+            repo.update_version_extra(conn, current.id, {**current.extra, "onnx": record})
+            self._audit(
+                conn,
+                "model.export_onnx",
+                f"model:{version.ref}",
+                before={"onnx": before} if before else None,
+                after={"onnx": record},
+            )
+            return repo.get_version(conn, model, version.version)
+
+        return self._change("model.export_onnx", work)
+
+    def load_onnx(self, ref: str) -> Any:
+        """An onnxruntime session on ``ref``'s ONNX export, after its digest is checked."""
+        version = self.get(ref)
+        record = version.extra.get("onnx")
+        if not isinstance(record, dict):
+            raise NotFoundError(
+                f"{version.ref} has no ONNX export: run `loopml models export-onnx {version.ref}`"
+            )
+        data = self.artifacts.get_bytes(record["digest"])  # checks the digest
+        return load_flavor("onnx", data)
 
     # -- aliases, approval, promotion ------------------------------------------------
 

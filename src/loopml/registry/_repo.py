@@ -110,6 +110,11 @@ def insert_version(conn: Connection, values: dict[str, Any]) -> None:
     conn.execute(insert(V), [values])
 
 
+def update_version_extra(conn: Connection, version_id: str, extra: dict[str, Any]) -> None:
+    """Replace a version's ``extra`` JSON (derived artifacts such as an ONNX export)."""
+    conn.execute(update(V).where(V.c.id == version_id).values(extra=dumps(extra)))
+
+
 def list_versions(conn: Connection, model: RegisteredModel) -> list[ModelVersion]:
     rows = conn.execute(select(V).where(V.c.model_id == model.id).order_by(V.c.version))
     return [_version(row, model.name, model.aliases) for row in rows]
