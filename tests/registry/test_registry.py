@@ -189,3 +189,22 @@ def test_bad_input_is_refused_clearly(trained: Trained, tmp_path: Path) -> None:
     broken.write_text("gates: {kind: metric}\n", encoding="utf-8")
     with pytest.raises(ValidationError, match="must hold a list named 'gates'"):
         load_gates_file(broken)
+
+
+def test_a_version_fit_without_a_stored_split_is_evaluated_on_its_own_held_out_rows(
+    trained: Trained,
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    from loopml.training import fit
+
+    result = fit(
+        LogisticRegression(), trained.dataset, target="label", settings=trained.settings, cv=2
+    )
+    with ModelRegistry(trained.settings) as registry:
+        version = registry.register("auto", run_id=result.run_id)
+        assert version.split is not None and version.split["name"] == "auto"
+        assert version.split["spec"]["kind"] == "stratified"
+        registry.update_model("auto", gates=[{"kind": "latency", "max_ms": 500, "rows": 5}])
+        report = registry.evaluate_gates(version.ref)
+        assert report.passed and "(5 rows)" in report.outcomes[0].message

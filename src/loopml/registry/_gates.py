@@ -110,8 +110,15 @@ def _held_out(settings: Any, version: ModelVersion) -> tuple[Any, Any]:
         raise ValidationError(f"{version.ref} records no dataset and target to evaluate on")
     with DataCatalog(settings, create_store=False) as catalog:
         frame = catalog.load(version.dataset)
-        if version.split:
+        if version.split and "spec" in version.split:  # a split made on the fly, not stored
+            from loopml.data import SplitSpec, split_indices
+
+            parts = split_indices(frame, SplitSpec.from_dict(version.split["spec"]))
+        elif version.split:
             parts = catalog.get_split(version.dataset, version.split["name"])
+        else:
+            parts = None
+        if parts is not None:
             held_out: Any = next((parts[p] for p in ("test", "validation") if p in parts), [])
             frame = frame.iloc[list(held_out)]
     if frame.empty:

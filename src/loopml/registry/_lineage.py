@@ -54,7 +54,7 @@ def describe_run(
         "signature": meta.get("signature", {}),
         "libraries": meta.get("libraries", {}),
         "dataset": meta.get("dataset") or run.tags.get("loopml.dataset"),
-        "split": {"name": split_name} if split_name else None,
+        "split": _split_record(split_name, meta.get("split_spec")),
         "metrics": {k: v for k, v in run.metrics.items() if not k.startswith("system/")},
         "code_version": run.tags.get("loopml.git.commit"),
         "extra": {
@@ -64,6 +64,16 @@ def describe_run(
             "estimator": run.tags.get("loopml.estimator") or meta.get("estimator"),
         },
     }
+
+
+def _split_record(name: str | None, spec: Any) -> dict[str, Any] | None:
+    """The split a version learned on: a stored one by name, or an inline spec."""
+    if not name:
+        return None
+    record: dict[str, Any] = {"name": name}
+    if isinstance(spec, dict):  # "auto" and inline splits are not stored: keep their spec
+        record["spec"] = spec
+    return record
 
 
 def model_lineage(settings: Settings, version: ModelVersion) -> dict[str, Any]:
