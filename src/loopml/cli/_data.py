@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
 from loopml.cli._app import app, settings_from
@@ -29,9 +28,25 @@ def _catalog(ctx: typer.Context, create: bool = True) -> DataCatalog:
     return DataCatalog(settings_from(ctx), create_store=create)
 
 
+class _Bar:
+    """A byte progress bar's handle: call it with bytes done; ``start`` sets the total."""
+
+    def __init__(self, bar: Any, task: Any) -> None:
+        self._bar = bar
+        self._task = task
+
+    def __call__(self, done: int) -> None:
+        self._bar.advance(self._task, done)
+
+    def start(self, files: int, total: int) -> None:
+        self._bar.update(self._task, total=total)
+
+
 @contextmanager
-def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
+def _progress(total: int | None, label: str) -> Iterator[_Bar]:
     """A byte progress bar on stderr; it draws only for work longer than a moment."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -40,8 +55,7 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         console=err_console,
         transient=True,
     ) as bar:
-        task = bar.add_task(label, total=total)
-        yield lambda n: bar.advance(task, n)
+        yield _Bar(bar, bar.add_task(label, total=total))
 
 
 def _size_of(path: Path) -> int:
@@ -146,8 +160,8 @@ def add(
     """
     catalog = _catalog(ctx)
     try:
-        with _progress(_size_of(path) if path.exists() else 0, f"add {name}") as advance:
-            result = catalog.add(path, name=name, progress=advance)
+        with _progress(None, f"add {name}") as bar:
+            result = catalog.add(path, name=name, progress=bar, on_scan=bar.start)
     finally:
         catalog.close()
     if json_:

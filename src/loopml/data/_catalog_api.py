@@ -26,7 +26,7 @@ from loopml.core import (
     load_settings,
 )
 from loopml.data import _catalog
-from loopml.data._files import add_files, checkout_files
+from loopml.data._files import add_files, checkout_files, scan_files
 from loopml.store import MetadataStore, open_store
 
 if TYPE_CHECKING:
@@ -228,12 +228,21 @@ class DataCatalog:
         name: str,
         params: dict[str, Any] | None = None,
         progress: Progress | None = None,
+        on_scan: Callable[[int, int], None] | None = None,
     ) -> IngestResult:
         """Version a file or folder as it is (like ``dvc add``); identical content returns
-        the existing version."""
+        the existing version.
+
+        ``on_scan(files, bytes)`` is called once the files are listed, before any is
+        stored (to size a progress bar); ``progress(bytes)`` as they are stored. Every
+        blob is durably stored before the version is recorded.
+        """
         _check_name(name)
         root = Path(path)
-        files = add_files(root, self.artifacts, progress)
+        found = scan_files(root)
+        if on_scan is not None:
+            on_scan(len(found), sum(size for _, _, size in found))
+        files = add_files(root, self.artifacts, progress, found)
         with self.store.read() as conn:
             existing = _catalog.find_by_digest(conn, name, files.digest)
         if existing is not None:
