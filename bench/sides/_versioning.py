@@ -1,8 +1,10 @@
 """The versioning workloads, timed the same way for every side.
 
 Each side script wraps its tool in a :class:`VersioningSide`; :func:`measure` copies the
-shared inputs into the side's folder, reads them once (so both sides start with them in the
-page cache), then times the tool's own command line as a subprocess, the way a user runs it.
+shared inputs into the side's folder, then per repetition prepares a fresh store or
+repository, moves the inputs in, reads them once and flushes dirty pages (so both sides
+start with them in the page cache and nothing left to write back), and times the tool's own
+command line as a subprocess, the way a user runs it. The figure is the median.
 Standard library only: the DVC side imports this under DVC's interpreter.
 """
 
@@ -84,8 +86,9 @@ class VersioningSide(Protocol):
     package: str
     version: str
 
-    def prepare(self, workdir: Path) -> Path:
-        """Create and initialise the folder the inputs are copied into; not timed."""
+    def prepare(self, folder: Path) -> Path:
+        """Initialise a fresh store or repository in the new, empty ``folder`` and return the
+        folder the inputs are moved into; not timed. Called once per repetition."""
 
     def version_command(self) -> list[str]:
         """The tool's cheapest command (its version), timed as the CLI's start-up cost."""
@@ -163,50 +166,100 @@ def settle(path: Path) -> int:
     return size
 
 
-def _workload(
-    side: VersioningSide, folder: Path, path: Path, name: str, files: int, size: int
-) -> dict[str, Any]:
-    relative = path.relative_to(folder)
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def _timed_add(side: VersioningSide, folder: Path, path: Path, name: str) -> dict[str, Any]:
+    """One add of ``path`` (inside ``folder``), warmed and settled first; not checked."""
     settle(path)
-    done = checked(side.add_command(relative, name), folder)
-    figures: dict[str, Any] = {
-        "files": files,
-        "bytes": size,
-        "seconds": round(done.seconds, 6),
-        "mb_per_s": round(size / 1e6 / done.seconds, 1),
-        "files_per_s": round(files / done.seconds, 1),
+    done = checked(side.add_command(path.relative_to(folder), name), folder)
+    # Not part of the figure: how long the writes the command left in the page cache take
+    # to reach the disk (a tool that fsyncs before it exits leaves next to nothing).
+    started = time.perf_counter()
+    os.sync()
+    return {
+        "seconds": done.seconds,
+        "sync_after_seconds": time.perf_counter() - started,
         "max_rss_mib": done.max_rss_mib,
     }
+
+
+def _stored(
+    side: VersioningSide, relative: Path, name: str, files: int, size: int
+) -> dict[str, Any]:
     try:
         stored_files, stored_bytes = side.stored(relative, name)
     except SideFailure as exc:
-        figures.update(stored_ok=False, stored_error=str(exc))
-        return figures
-    figures.update(
-        stored_files=stored_files,
-        stored_bytes=stored_bytes,
-        stored_ok=(stored_files, stored_bytes) == (files, size),
-    )
-    return figures
+        return {"stored_ok": False, "stored_error": str(exc)}
+    return {
+        "stored_files": stored_files,
+        "stored_bytes": stored_bytes,
+        "stored_ok": (stored_files, stored_bytes) == (files, size),
+    }
+
+
+def _summary(runs: list[dict[str, Any]], files: int, size: int) -> dict[str, Any]:
+    seconds = _median([run["seconds"] for run in runs])
+    return {
+        "files": files,
+        "bytes": size,
+        "seconds": round(seconds, 6),
+        "repeats": len(runs),
+        "all_seconds": [round(run["seconds"], 6) for run in runs],
+        "mb_per_s": round(size / 1e6 / seconds, 1),
+        "files_per_s": round(files / seconds, 1),
+        "max_rss_mib": max(run["max_rss_mib"] for run in runs),
+        "sync_after_seconds": round(_median([run["sync_after_seconds"] for run in runs]), 6),
+    }
 
 
 def measure(side: VersioningSide, config: Mapping[str, Any], workdir: Path) -> dict[str, Any]:
-    """Stage the inputs into the side's folder, then time both adds (see bench/README.md)."""
+    """Stage the inputs in ``workdir``, then time both adds ``repeats`` times (see
+    bench/README.md): each repetition in a fresh folder that the side prepares (a new store
+    or repository), with the staged inputs moved in (a rename) and out again."""
     inputs = Inputs.from_config(config)
-    folder = side.prepare(workdir)
-    large = folder / inputs.large_file.name
-    small = folder / inputs.small_dir.name
+    repeats = max(1, int(config.get("repeats", 1)))
+    large = workdir / inputs.large_file.name
+    small = workdir / inputs.small_dir.name
     shutil.copyfile(inputs.large_file, large)
     shutil.copytree(inputs.small_dir, small)
-    startup = checked(side.version_command(), folder)
+    workloads = (
+        ("add_large_file", large, "big", 1, inputs.large_bytes),
+        ("add_small_files", small, "small", inputs.small_files, inputs.small_bytes),
+    )
+    runs: dict[str, list[dict[str, Any]]] = {workload: [] for workload, *_ in workloads}
+    stored: dict[str, dict[str, Any]] = {}
+    startup: list[float] = []
+    for repeat in range(repeats):
+        rep = workdir / f"rep-{repeat}"
+        rep.mkdir()
+        folder = side.prepare(rep)
+        startup.append(checked(side.version_command(), folder).seconds)
+        for workload, staged, name, files, size in workloads:
+            path = folder / staged.name
+            staged.rename(path)
+            try:
+                runs[workload].append(_timed_add(side, folder, path, name))
+            finally:
+                path.rename(staged)
+            found = _stored(side, path.relative_to(folder), name, files, size)
+            if repeat == 0 or not found["stored_ok"]:
+                stored[workload] = found
+    # The repetitions' stores and caches go only now, so that the filesystem's work of
+    # freeing thousands of files cannot land inside a timed add.
+    for repeat in range(repeats):
+        shutil.rmtree(workdir / f"rep-{repeat}")
     figures: dict[str, Any] = {
         "package": side.package,
         "version": side.version,
         "python": platform.python_version(),
-        "cli_startup": {"seconds": round(startup.seconds, 6)},
+        "cli_startup": {"seconds": round(_median(startup), 6)},
     }
-    figures["add_large_file"] = _workload(side, folder, large, "big", 1, inputs.large_bytes)
-    figures["add_small_files"] = _workload(
-        side, folder, small, "small", inputs.small_files, inputs.small_bytes
-    )
+    for workload, _, _, files, size in workloads:
+        figures[workload] = _summary(runs[workload], files, size) | stored[workload]
     return figures

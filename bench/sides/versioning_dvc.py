@@ -1,7 +1,8 @@
 """Versioning workloads on DVC; runs under DVC's interpreter (bench/.venv-dvc).
 
 ``python -m bench.sides.versioning_dvc WORKDIR CONFIG_JSON``: ``git init`` and ``dvc init`` in
-WORKDIR/repo (not timed), then ``dvc add`` as a user runs it; figures on the last stdout line.
+a fresh folder per repetition (not timed), then ``dvc add`` as a user runs it; figures on the
+last stdout line.
 """
 
 from __future__ import annotations
@@ -26,19 +27,20 @@ class DvcSide:
     def __init__(self) -> None:
         self._repo = Path()
 
-    def prepare(self, workdir: Path) -> Path:
-        self._repo = workdir / "repo"
-        self._repo.mkdir()
-        checked(["git", "init", "-q"], self._repo)
-        checked([DVC, "init", "-q"], self._repo)
+    def prepare(self, folder: Path) -> Path:
+        """``git init`` and ``dvc init`` in ``folder``: a repository with an empty cache."""
+        self._repo = folder
+        checked(["git", "init", "-q"], folder)
+        checked([DVC, "init", "-q"], folder)
         for key, value in (
             ("core.analytics", "false"),
             ("core.check_update", "false"),
-            # DVC's state database lives in /var/tmp by default; keep it in the temp folder.
-            ("core.site_cache_dir", str(workdir / "dvc-site-cache")),
+            # DVC's state database lives in /var/tmp by default; keep it in this folder, so
+            # each repetition hashes again, as a first add does.
+            ("core.site_cache_dir", str(folder / ".dvc-site-cache")),
         ):
-            checked([DVC, "config", key, value], self._repo)
-        return self._repo
+            checked([DVC, "config", key, value], folder)
+        return folder
 
     def version_command(self) -> list[str]:
         return [DVC, "--version"]

@@ -1,8 +1,9 @@
 """Versioning workloads on loopml; runs under the project interpreter with ``src`` on the path.
 
 ``python -m bench.sides.versioning_loopml WORKDIR CONFIG_JSON``: ``loopml data add`` as a user
-runs it, home WORKDIR/.loopml; then, not part of the ratios, the Python API's ``data.add`` in a
-fresh home, ``loopml data ingest`` of a generated CSV and ``loopml.data.profile`` of a generated
+runs it, in a fresh home per repetition (its database created untimed, like ``dvc init``);
+then, not part of the ratios, the Python API's ``data.add`` in a fresh home, ``loopml data
+ingest`` of a generated CSV (in a home of its own) and ``loopml.data.profile`` of a generated
 Parquet file, where this loopml has them. Figures on the last stdout line.
 """
 
@@ -38,20 +39,25 @@ def _version() -> str:
 
 
 class LoopmlSide:
-    """``loopml --home WORKDIR/.loopml data add PATH --name NAME``, checked with ``data show``."""
+    """``loopml --home FOLDER/.loopml data add PATH --name NAME``, checked with ``data show``."""
 
     package = "loopml"
     version = _version()
 
     def __init__(self) -> None:
         self.home = Path()
+        self._probed = False
 
-    def prepare(self, workdir: Path) -> Path:
-        self.home = workdir / ".loopml"
-        probe = run_cli([LOOPML, "data", "add", "--help"], workdir)
-        if probe.code != 0:
-            raise SideFailure(f"`loopml data add` is not available yet: {probe.tail(1)}")
-        return workdir
+    def prepare(self, folder: Path) -> Path:
+        """A fresh home in ``folder`` whose database is created, like ``dvc init``."""
+        if not self._probed:
+            probe = run_cli([LOOPML, "data", "add", "--help"], folder)
+            if probe.code != 0:
+                raise SideFailure(f"`loopml data add` is not available yet: {probe.tail(1)}")
+            self._probed = True
+        self.home = folder / ".loopml"
+        checked([LOOPML, "--home", str(self.home), "db", "upgrade"], folder)
+        return folder
 
     def version_command(self) -> list[str]:
         return [LOOPML, "version"]
@@ -94,6 +100,7 @@ def _api_adds(workdir: Path, inputs: Inputs) -> dict[str, Any]:
     elif hasattr(loopml.data, "DataCatalog"):
         call = "loopml.data.DataCatalog(settings).add(path, name=...)"
         catalog = loopml.data.DataCatalog(settings)
+        _ = catalog.store  # the catalog opens (and creates) its database lazily: not timed
         add = catalog.add
     else:
         return {"skipped": "neither loopml.data.add nor loopml.data.DataCatalog exists yet"}
@@ -162,14 +169,16 @@ def _write_parquet(path: Path, rows: int, columns: int, seed: int) -> None:
             )
 
 
-def _ingest(side: LoopmlSide, workdir: Path, config: dict[str, Any]) -> dict[str, Any]:
+def _ingest(workdir: Path, config: dict[str, Any]) -> dict[str, Any]:
     if run_cli([LOOPML, "data", "ingest", "--help"], workdir).code != 0:
         return {"skipped": "`loopml data ingest` does not exist yet"}
     rows = int(config["csv_rows"])
     csv = workdir / "flights.csv"
     _write_csv(csv, rows, int(config["seed"]))
     size = settle(csv)
-    command = [LOOPML, "--home", str(side.home), "data", "ingest", csv.name, "--name", "flights"]
+    home = workdir / ".loopml-ingest"
+    checked([LOOPML, "--home", str(home), "db", "upgrade"], workdir)
+    command = [LOOPML, "--home", str(home), "data", "ingest", csv.name, "--name", "flights"]
     done = checked(command, workdir)
     return {
         "rows": rows,
@@ -208,7 +217,7 @@ def main() -> None:
     errors: list[str] = []
     extras: dict[str, Callable[[], dict[str, Any]]] = {
         "api": lambda: _api_adds(args.workdir, Inputs.from_config(args.config)),
-        "ingest_csv_1gb": lambda: _ingest(side, args.workdir, args.config),
+        "ingest_csv_1gb": lambda: _ingest(args.workdir, args.config),
         "profile_10m_x_20_s": lambda: _profile(args.workdir, args.config),
     }
     for key, extra in extras.items():

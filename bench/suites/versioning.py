@@ -98,6 +98,7 @@ VERSIONING = VersioningSuite(
         "parquet_rows": 10_000_000,
         "parquet_columns": 20,
         "seed": 20240601,
+        "repeats": 3,
     },
     goals={"add_large_file": 3.0, "add_small_files": 3.0},
     scalable=("large_file_bytes", "small_files", "csv_rows", "parquet_rows"),
