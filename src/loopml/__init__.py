@@ -11,8 +11,14 @@ Start here::
     best = loopml.Client().search_runs("churn", order_by=["metrics.auc DESC"], max_results=1)
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from loopml.core import LoopmlError, Settings, load_settings
-from loopml.tracking import ActiveRun, Client, start_run
+
+if TYPE_CHECKING:
+    from loopml.tracking import ActiveRun, Client, start_run
 
 __all__ = [
     "ActiveRun",
@@ -25,3 +31,14 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+_TRACKING = {"ActiveRun", "Client", "start_run"}
+
+
+def __getattr__(name: str) -> Any:
+    # Tracking pulls in SQLAlchemy; load it on first use so `import loopml` (and every
+    # CLI command that does not track) starts fast.
+    if name in _TRACKING:
+        import loopml.tracking
+
+        return getattr(loopml.tracking, name)
+    raise AttributeError(f"module 'loopml' has no attribute {name!r}")

@@ -32,7 +32,7 @@ def test_register_records_where_the_model_came_from(trained: Trained) -> None:
         version = registry.register("toy", run_id=trained.good_run, description="baseline")
         assert version.ref == "toy@1" and version.flavor == "sklearn"
         assert version.run_id == trained.good_run and version.dataset == trained.dataset
-        assert version.split == {"name": "main"}
+        assert version.split is not None and version.split["name"] == "main"
         assert [c["name"] for c in version.signature["inputs"]] == ["a", "b", "c"]
         assert version.signature["outputs"]["classes"] == [0, 1]
         assert "scikit-learn" in version.libraries

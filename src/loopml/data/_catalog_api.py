@@ -27,6 +27,7 @@ from loopml.core import (
 )
 from loopml.data import _catalog
 from loopml.data._files import add_files, checkout_files, scan_files
+from loopml.governance import append_audit, require
 from loopml.store import MetadataStore, open_store
 
 if TYPE_CHECKING:
@@ -147,6 +148,7 @@ class DataCatalog:
         from loopml.data._validation import validate
 
         _check_name(name)
+        identity = require(self.settings, self.store, "data.ingest")
         checks: Sequence[Expectation] = ()
         expectation_source: dict[str, Any] = {}
         if isinstance(expectations, str | Path):
@@ -217,6 +219,14 @@ class DataCatalog:
                     forced=force,
                     report=report_dict,
                 )
+            append_audit(
+                conn,
+                actor=identity.name,
+                action="data.ingest",
+                target=f"dataset:{version.ref}",
+                after={"digest": version.digest, "rows": version.row_count, "forced": force},
+                reason="forced past failed checks" if force else None,
+            )
             return version
 
         return IngestResult(self.store.transact(commit), created=True, report=report)
@@ -238,6 +248,7 @@ class DataCatalog:
         blob is durably stored before the version is recorded.
         """
         _check_name(name)
+        identity = require(self.settings, self.store, "data.add")
         root = Path(path)
         found = scan_files(root)
         if on_scan is not None:
@@ -261,8 +272,19 @@ class DataCatalog:
             "validation": None,
             "forced": 0,
         }
-        version = self.store.transact(lambda c: _catalog.insert_version(c, name, values))
-        return IngestResult(version, created=True)
+
+        def commit(conn: Any) -> DatasetVersion:
+            version = _catalog.insert_version(conn, name, values)
+            append_audit(
+                conn,
+                actor=identity.name,
+                action="data.add",
+                target=f"dataset:{version.ref}",
+                after={"digest": version.digest, "files": files.file_count},
+            )
+            return version
+
+        return IngestResult(self.store.transact(commit), created=True)
 
     # -- reading ------------------------------------------------------------------
 
@@ -343,16 +365,26 @@ class DataCatalog:
 
         from loopml.data._splits import split_indices
 
+        identity = require(self.settings, self.store, "data.split")
         version = self._table(ref)
         table = pq.read_table(self.snapshot_path(ref))
         spec.check(table.column_names)
         parts = split_indices(table, spec)
         counts = {part: len(rows) for part, rows in parts.items()}
-        self.store.transact(
-            lambda c: _catalog.insert_split(
-                c, version.id, name, spec.to_dict(), spec.fingerprint(), counts
+
+        def commit(conn: Any) -> None:
+            _catalog.insert_split(
+                conn, version.id, name, spec.to_dict(), spec.fingerprint(), counts
             )
-        )
+            append_audit(
+                conn,
+                actor=identity.name,
+                action="data.split",
+                target=f"dataset:{version.ref}#{name}",
+                after={"spec": spec.to_dict(), "counts": counts},
+            )
+
+        self.store.transact(commit)
         return parts
 
     def get_split(self, ref: str, name: str = "default") -> dict[str, Any]:
