@@ -208,3 +208,24 @@ def test_a_version_fit_without_a_stored_split_is_evaluated_on_its_own_held_out_r
         registry.update_model("auto", gates=[{"kind": "latency", "max_ms": 500, "rows": 5}])
         report = registry.evaluate_gates(version.ref)
         assert report.passed and "(5 rows)" in report.outcomes[0].message
+
+
+def test_lineage_runs_from_the_version_through_the_pipeline_to_the_data(trained: Trained) -> None:
+    from loopml.registry import model_lineage, render_lineage
+    from tests.training.pipes import training
+
+    run = training.run({"ref": trained.dataset, "depth": 2}, settings=trained.settings)
+    assert run.status == "succeeded", run.error
+    step_run = run.step("train_tree").tracking_run_id
+    assert step_run is not None
+    with ModelRegistry(trained.settings) as registry:
+        version = registry.register("tree", run_id=step_run)
+        assert version.pipeline_run_id == run.id
+        chain = model_lineage(trained.settings, version)
+    assert chain["run"]["id"] == step_run
+    assert chain["pipeline_run"]["id"] == run.id and chain["pipeline_run"]["pipeline"] == "training"
+    assert [d["ref"] for d in chain["datasets"]] == [trained.dataset]
+    text = render_lineage(chain)
+    assert (
+        f"pipeline run {run.id[:12]} of training" in text and f"dataset {trained.dataset}" in text
+    )
