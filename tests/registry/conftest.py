@@ -46,3 +46,9 @@ def trained(settings: Settings) -> Iterator[Trained]:
         DummyClassifier(), version.ref, target="label", split="main", settings=settings, cv=2
     )
     yield Trained(settings, version.ref, good.run_id, weak.run_id)
+
+
+def predicts_both_classes(model, version, frame):  # type: ignore[no-untyped-def]
+    """A custom gate: the model must predict each class at least once on held-out rows."""
+    seen = set(model.predict(frame).tolist())
+    return len(seen) == 2, float(len(seen)), f"predicted classes {sorted(seen)}"

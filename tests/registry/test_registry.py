@@ -229,3 +229,14 @@ def test_lineage_runs_from_the_version_through_the_pipeline_to_the_data(trained:
     assert (
         f"pipeline run {run.id[:12]} of training" in text and f"dataset {trained.dataset}" in text
     )
+
+
+def test_a_custom_gate_gives_its_own_verdict(trained: Trained) -> None:
+    check = "tests.registry.conftest:predicts_both_classes"
+    with ModelRegistry(trained.settings) as registry:
+        good = registry.register("toy", run_id=trained.good_run)
+        weak = registry.register("toy", run_id=trained.weak_run)
+        registry.update_model("toy", gates=[{"kind": "custom", "check": check, "name": "both"}])
+        assert registry.evaluate_gates(good.ref).passed
+        verdict = registry.evaluate_gates(weak.ref).outcomes[0]
+        assert not verdict.passed and verdict.message.startswith("predicted classes [")
