@@ -56,7 +56,8 @@ def test_gates_promotion_and_approval(trained: Trained) -> None:
         weak = registry.register("toy", run_id=trained.weak_run)
         registry.update_model("toy", gates=GATES, requires_approval=True)
         assert registry.promotion_blockers(good.ref) == [
-            "gates not evaluated: run `loopml models evaluate toy@1` first",
+            "gates not evaluated against the current gates: "
+            "run `loopml models evaluate toy@1` first",
             "approval required: no approver has approved toy@1",
         ]
         report = registry.evaluate_gates(good.ref)
@@ -240,3 +241,50 @@ def test_a_custom_gate_gives_its_own_verdict(trained: Trained) -> None:
         assert registry.evaluate_gates(good.ref).passed
         verdict = registry.evaluate_gates(weak.ref).outcomes[0]
         assert not verdict.passed and verdict.message.startswith("predicted classes [")
+
+
+def test_models_lists_and_gate_changes_void_old_results(trained: Trained) -> None:
+    with ModelRegistry(trained.settings) as registry:
+        weak = registry.register("toy", run_id=trained.weak_run)
+        ((model, latest),) = registry.models()
+        assert (model.name, latest) == ("toy", 1)
+        assert registry.update_model("toy").name == "toy"  # nothing to change: no error
+        assert registry.evaluate_gates(weak.ref).passed  # no gates yet
+        registry.update_model(
+            "toy", gates=[{"kind": "metric", "metric": "test.roc_auc", "min": 0.9}]
+        )
+        assert registry.gate_report(weak.ref) is None
+        assert registry.promotion_blockers(weak.ref) == [
+            "gates not evaluated against the current gates: "
+            "run `loopml models evaluate toy@1` first"
+        ]
+        with pytest.raises(PermissionDeniedError, match="cannot become champion"):
+            registry.promote(weak.ref)
+
+
+def test_the_cli_lists_models(trained: Trained) -> None:
+    from typer.testing import CliRunner
+
+    from loopml.cli import app
+
+    with ModelRegistry(trained.settings) as registry:
+        registry.register("toy", run_id=trained.good_run)
+    if not trained.settings.db_url.startswith("sqlite"):
+        return  # the CLI reads the store from the environment; SQLite is enough here
+    result = CliRunner().invoke(
+        app,
+        [
+            "--home",
+            str(trained.settings.home),
+            "--db-url",
+            trained.settings.db_url,
+            "--artifacts-url",
+            trained.settings.artifacts_url,
+            "models",
+            "list",
+            "--json",
+        ],
+        env={"LOOPML_SYSTEM_METRICS": "false"},
+    )
+    assert result.exit_code == 0, result.output
+    assert '"latest_version": 1' in result.output

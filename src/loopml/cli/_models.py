@@ -113,7 +113,13 @@ def models_show(ctx: typer.Context, ref: Ref, json_: JsonFlag = False) -> None:
     console.print(
         f"code {version.code_version or '-'}; libraries {version.libraries}", markup=False
     )
-    metrics = ", ".join(f"{k}={v:.4g}" for k, v in sorted(version.metrics.items())) or "-"
+    metrics = (
+        ", ".join(
+            f"{k}={'nan' if v is None else format(v, '.4g')}"
+            for k, v in sorted(version.metrics.items())
+        )
+        or "-"
+    )
     console.print(f"metrics: {metrics}", markup=False)
     if gates is not None:
         _print_gates(gates)

@@ -133,7 +133,8 @@ def _score(model: Any, task: str | None, metric: str, x: Any, y: Any) -> float:
         scores = regression_metrics(y, model.predict(x))
     else:
         proba = model.predict_proba(x) if hasattr(model, "predict_proba") else None
-        scores = classification_metrics(y, model.predict(x), proba)
+        classes = list(getattr(model, "classes_", [])) or None
+        scores = classification_metrics(y, model.predict(x), proba, classes=classes)
     name = metric.split(".")[-1]
     if name not in scores:
         raise ValidationError(f"metric {name!r} is not computed for {task}; have {sorted(scores)}")
@@ -142,6 +143,15 @@ def _score(model: Any, task: str | None, metric: str, x: Any, y: Any) -> float:
 
 def _metric(gate: dict[str, Any], version: ModelVersion) -> GateOutcome:
     name, metric = gate["name"], gate["metric"]
+    if metric in version.metrics and version.metrics[metric] is None:
+        return GateOutcome(
+            name,
+            "metric",
+            False,
+            None,
+            None,
+            f"{metric} is undefined (NaN) for {version.ref}, e.g. one class only in the test part",
+        )
     value = version.metrics.get(metric)
     if value is None:
         return GateOutcome(

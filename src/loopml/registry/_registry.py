@@ -60,6 +60,7 @@ class ModelRegistry:
     ) -> None:
         self.settings = settings or load_settings()
         self._identity = identity
+        self._fixed_identity = identity is not None
         self._create_store = create_store
         self._store: MetadataStore | None = None
         self._artifacts: ArtifactStore | None = None
@@ -78,8 +79,11 @@ class ModelRegistry:
 
     @property
     def identity(self) -> Identity:
-        if self._identity is None:
+        """Who acts. Resolved again on each use (a revoked token stops working at once)
+        unless an identity was given to the constructor."""
+        if not self._fixed_identity:
             self._identity = resolve_identity(self.settings, self.store)
+        assert self._identity is not None
         return self._identity
 
     def close(self) -> None:
@@ -154,6 +158,9 @@ class ModelRegistry:
         if card is not None:
             changes["card"] = repo.dumps(card)
 
+        if not changes:
+            return self.get_model(name)
+
         def work(conn: Connection) -> RegisteredModel:
             model = repo.get_model(conn, name)
             before = {
@@ -167,12 +174,19 @@ class ModelRegistry:
 
         return self._change("model.update", work)
 
+    def _check_reader(self) -> None:
+        """With auth on, reading needs a valid token too (resolving raises otherwise)."""
+        if self.settings.auth:
+            _ = self.identity
+
     def models(self) -> list[tuple[RegisteredModel, int]]:
         """Every model with its newest version number (0 when it has none)."""
+        self._check_reader()
         with self.store.read() as conn:
             return repo.list_models(conn)
 
     def get_model(self, name: str) -> RegisteredModel:
+        self._check_reader()
         with self.store.read() as conn:
             return repo.get_model(conn, name)
 
@@ -262,11 +276,13 @@ class ModelRegistry:
         return self.artifacts.put_bytes(data).digest
 
     def versions(self, name: str) -> list[ModelVersion]:
+        self._check_reader()
         with self.store.read() as conn:
             return repo.list_versions(conn, repo.get_model(conn, name))
 
     def get(self, ref: str) -> ModelVersion:
         """``NAME@VERSION``, ``NAME@ALIAS`` or ``NAME`` (the newest version)."""
+        self._check_reader()
         name, which = parse_model_ref(ref)
         with self.store.read() as conn:
             return repo.get_version(conn, repo.get_model(conn, name), which)
@@ -382,14 +398,19 @@ class ModelRegistry:
         """Why ``ref`` cannot become champion now; empty when it can."""
         version = self.get(ref)
         with self.store.read() as conn:
-            model = repo.get_model(conn, version.model)
-            report = repo.latest_gate_report(conn, version)
-            decisions = repo.approvals(conn, version)
+            return self._blockers(conn, version)
+
+    @staticmethod
+    def _blockers(conn: Connection, version: ModelVersion) -> list[str]:
+        model = repo.get_model(conn, version.model)
+        report = repo.latest_gate_report(conn, version, model.gates)
+        decisions = repo.approvals(conn, version)
         blockers = []
         if model.gates:
             if report is None:
                 blockers.append(
-                    f"gates not evaluated: run `loopml models evaluate {version.ref}` first"
+                    f"gates not evaluated against the current gates: run "
+                    f"`loopml models evaluate {version.ref}` first"
                 )
             elif not report.passed:
                 blockers += [f"gate {o.name} failed: {o.message}" for o in report.failed]
@@ -402,14 +423,35 @@ class ModelRegistry:
         return blockers
 
     def promote(self, ref: str, *, reason: str | None = None) -> ModelVersion:
-        """Make ``ref`` the champion: every gate passed and, if required, approved."""
-        authorize(self.identity, "model.promote")
-        blockers = self.promotion_blockers(ref)
-        if blockers:
-            raise PermissionDeniedError(
-                f"{self.get(ref).ref} cannot become {CHAMPION}: " + "; ".join(blockers)
+        """Make ``ref`` the champion: every gate passed and, if required, approved.
+
+        The checks run in the same transaction as the move, so a rejection or a gate
+        change that commits meanwhile cannot slip past them.
+        """
+        version = self.get(ref)
+        actor = self.identity
+
+        def work(conn: Connection) -> ModelVersion:
+            blockers = self._blockers(conn, version)
+            if blockers:
+                raise PermissionDeniedError(
+                    f"{version.ref} cannot become {CHAMPION}: " + "; ".join(blockers)
+                )
+            model = repo.get_model(conn, version.model)
+            before = repo.move_alias(conn, model, CHAMPION, version.version, actor.name, reason)
+            append_audit(
+                conn,
+                actor=actor.name,
+                action="model.alias",
+                target=f"model:{version.model}#{CHAMPION}",
+                before={"version": before},
+                after={"version": version.version},
+                reason=reason,
             )
-        return self._move(ref, CHAMPION, "model.promote", reason)
+            return repo.get_version(conn, repo.get_model(conn, version.model), version.version)
+
+        authorize(actor, "model.promote")
+        return self.store.transact(work)
 
     def _decide(self, ref: str, decision: str, comment: str) -> Approval:
         if not isinstance(comment, str) or not comment.strip():
@@ -448,7 +490,7 @@ class ModelRegistry:
         """The latest gate evaluation of ``ref``, if any."""
         version = self.get(ref)
         with self.store.read() as conn:
-            return repo.latest_gate_report(conn, version)
+            return repo.latest_gate_report(conn, version, repo.get_model(conn, version.model).gates)
 
     def evaluate_gates(self, ref: str) -> GateReport:
         """Run the model's gates on ``ref`` and store the result with its evidence."""
@@ -456,13 +498,18 @@ class ModelRegistry:
 
         authorize(self.identity, "model.evaluate_gates")
         version = self.get(ref)
-        report = evaluate(self, version, self.get_model(version.model).gates)
-        self.record_gates(version, report)
+        gates = self.get_model(version.model).gates
+        report = evaluate(self, version, gates)
+        self._record_gates(version, report, gates)
         return report
 
-    def record_gates(self, version: ModelVersion, report: GateReport) -> None:
+    def _record_gates(
+        self, version: ModelVersion, report: GateReport, gates: list[dict[str, Any]]
+    ) -> None:
+        """Store a result computed here, tied to the gates it was evaluated against."""
+
         def work(conn: Connection) -> None:
-            repo.insert_gate_report(conn, version.id, report)
+            repo.insert_gate_report(conn, version.id, report, gates)
             self._audit(
                 conn,
                 "model.evaluate_gates",

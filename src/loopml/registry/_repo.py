@@ -62,7 +62,8 @@ def get_model(conn: Connection, name: str) -> RegisteredModel:
 
 
 def list_models(conn: Connection) -> list[tuple[RegisteredModel, int]]:
-    counts = dict(conn.execute(select(V.c.model_id, func.max(V.c.version)).group_by(V.c.model_id)))
+    query = select(V.c.model_id, func.max(V.c.version)).group_by(V.c.model_id)
+    counts = {row[0]: row[1] for row in conn.execute(query)}
     rows = conn.execute(select(M).order_by(M.c.name)).all()
     return [(_model(conn, row), int(counts.get(row.id, 0) or 0)) for row in rows]
 
@@ -193,40 +194,46 @@ def alias_history(conn: Connection, model: RegisteredModel, alias: str | None) -
     ]
 
 
-def insert_gate_report(conn: Connection, version_id: str, report: GateReport) -> None:
+def gates_digest(gates: list[dict[str, Any]]) -> str:
+    """Names the gate list a result was evaluated against."""
+    import blake3
+
+    return "blake3:" + blake3.blake3(dumps(gates).encode()).hexdigest()
+
+
+def insert_gate_report(
+    conn: Connection, version_id: str, report: GateReport, gates: list[dict[str, Any]]
+) -> None:
     outcomes = [o.__dict__ for o in report.outcomes]
-    conn.execute(
-        insert(G),
-        [
-            {
-                "id": new_id(),
-                "version_id": version_id,
-                "passed": int(report.passed),
-                "results": dumps(outcomes),
-                "actor": report.actor,
-                "ts_ms": report.ts_ms,
-            }
-        ],
-    )
+    row = {
+        "version_id": version_id,
+        "passed": int(report.passed),
+        "gates_digest": gates_digest(gates),
+        "results": dumps(outcomes),
+        "actor": report.actor,
+        "ts_ms": report.ts_ms,
+    }
+    conn.execute(insert(G), [row])
 
 
-def latest_gate_report(conn: Connection, version: ModelVersion) -> GateReport | None:
+def latest_gate_report(
+    conn: Connection, version: ModelVersion, gates: list[dict[str, Any]] | None = None
+) -> GateReport | None:
+    """The newest result (by insertion); None when none, or when ``gates`` changed since."""
     row = conn.execute(
-        select(G).where(G.c.version_id == version.id).order_by(G.c.ts_ms.desc()).limit(1)
+        select(G).where(G.c.version_id == version.id).order_by(G.c.id.desc()).limit(1)
     ).first()
-    if row is None:
+    if row is None or (gates is not None and row.gates_digest != gates_digest(gates)):
         return None
     outcomes = [GateOutcome(**item) for item in orjson.loads(row.results)]
     return GateReport(version.ref, bool(row.passed), outcomes, row.actor, row.ts_ms)
 
 
 def insert_approval(conn: Connection, version_id: str, approval: Approval) -> None:
-    conn.execute(
-        insert(AP),
-        [{"id": new_id(), "version_id": version_id, **approval.__dict__}],
-    )
+    conn.execute(insert(AP), [{"version_id": version_id, **approval.__dict__}])
 
 
 def approvals(conn: Connection, version: ModelVersion) -> list[Approval]:
-    rows = conn.execute(select(AP).where(AP.c.version_id == version.id).order_by(AP.c.ts_ms))
+    """Decisions in the order they were recorded (the last one counts)."""
+    rows = conn.execute(select(AP).where(AP.c.version_id == version.id).order_by(AP.c.id))
     return [Approval(r.decision, r.actor, r.comment, r.ts_ms) for r in rows]

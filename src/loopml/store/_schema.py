@@ -391,12 +391,15 @@ alias_moves = Table(
     Index("ix_alias_moves_model", "model_id", "alias", "id"),
 )
 
+# Ordered by ``id`` (insertion order), never by a client's clock. ``gates_digest`` ties a
+# result to the gate list it was evaluated against, so a later change of gates voids it.
 gate_results = Table(
     "gate_results",
     metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", _AutoId, primary_key=True, autoincrement=True),
     Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
     Column("passed", Integer, nullable=False),
+    Column("gates_digest", String(80), nullable=False),
     Column("results", Text, nullable=False),
     Column("actor", String(128), nullable=False),
     Column("ts_ms", BigInteger, nullable=False),
@@ -406,7 +409,7 @@ gate_results = Table(
 approvals = Table(
     "approvals",
     metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", _AutoId, primary_key=True, autoincrement=True),
     Column("version_id", String(32), ForeignKey("model_versions.id"), nullable=False),
     Column("decision", String(16), nullable=False),
     Column("actor", String(128), nullable=False),

@@ -139,7 +139,12 @@ def upgrade() -> None:
     )
     op.create_table(
         "approvals",
-        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("version_id", sa.String(length=32), nullable=False),
         sa.Column("decision", sa.String(length=16), nullable=False),
         sa.Column("actor", sa.String(length=128), nullable=False),
@@ -154,9 +159,15 @@ def upgrade() -> None:
     op.create_index("ix_approvals_version", "approvals", ["version_id", "ts_ms"], unique=False)
     op.create_table(
         "gate_results",
-        sa.Column("id", sa.String(length=32), nullable=False),
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
         sa.Column("version_id", sa.String(length=32), nullable=False),
         sa.Column("passed", sa.Integer(), nullable=False),
+        sa.Column("gates_digest", sa.String(length=80), nullable=False),
         sa.Column("results", sa.Text(), nullable=False),
         sa.Column("actor", sa.String(length=128), nullable=False),
         sa.Column("ts_ms", sa.BigInteger(), nullable=False),
