@@ -50,7 +50,9 @@ def test_add_list_disable_remove(tmp_path: Path, ref: str) -> None:
         "--param", "n=4", "--executor", "process",
     )  # fmt: skip
     assert code == 0 and "added nightly" in out and "T03:00Z" in out
-    code, out = _run(home, "scheduler", "trigger", "fresh", "-p", ref, "--on-dataset", "flights")
+    code, out = _run(
+        home, "scheduler", "trigger", "fresh", "--pipeline", ref, "--on-dataset", "flights"
+    )
     assert code == 0 and "on dataset flights" in out
     code, out = _run(home, "scheduler", "list", "--json")
     listed = {s["name"]: s for s in json.loads(out)}
@@ -69,7 +71,9 @@ def test_add_list_disable_remove(tmp_path: Path, ref: str) -> None:
 
 def test_event_trigger_fires_once_through_run(tmp_path: Path, ref: str) -> None:
     home = tmp_path / ".loopml"
-    code, out = _run(home, "scheduler", "trigger", "retrain", "-p", ref, "--on-event", "drift")
+    code, out = _run(
+        home, "scheduler", "trigger", "retrain", "--pipeline", ref, "--on-event", "drift"
+    )
     assert code == 0 and "on event drift" in out
     code, out = _run(home, "events", "emit", "drift", "--payload", '{"psi": 0.31}')
     assert code == 0 and "event drift #1" in out
@@ -92,10 +96,19 @@ def test_event_trigger_fires_once_through_run(tmp_path: Path, ref: str) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["scheduler", "add", "x", "-p", "m:p", "--cron", "61 * * * *"], "61 is out of range"),
-        (["scheduler", "add", "x", "-p", "m:p", "--cron", "@daily", "-e", "k8s"], "executor"),
-        (["scheduler", "add", "x", "-p", "m:p", "--cron", "@daily", "--param", "n"], "key=value"),
-        (["scheduler", "trigger", "x", "-p", "m:p"], "exactly one"),
+        (
+            ["scheduler", "add", "x", "--pipeline", "m:p", "--cron", "61 * * * *"],
+            "61 is out of range",
+        ),
+        (
+            ["scheduler", "add", "x", "--pipeline", "m:p", "--cron", "@daily", "-e", "k8s"],
+            "executor",
+        ),
+        (
+            ["scheduler", "add", "x", "--pipeline", "m:p", "--cron", "@daily", "--param", "n"],
+            "key=value",
+        ),
+        (["scheduler", "trigger", "x", "--pipeline", "m:p"], "exactly one"),
         (["scheduler", "remove", "nope"], "no schedule named 'nope'"),
         (["events", "emit", "drift", "--payload", "{bad"], "--payload is not JSON"),
     ],
@@ -107,14 +120,14 @@ def test_errors(tmp_path: Path, args: list[str], message: str) -> None:
 
 def test_duplicate_name_is_one_line_on_stderr(tmp_path: Path) -> None:
     home = tmp_path / ".loopml"
-    assert _run(home, "scheduler", "add", "x", "-p", "m:p", "--cron", "@daily")[0] == 0
+    assert _run(home, "scheduler", "add", "x", "--pipeline", "m:p", "--cron", "@daily")[0] == 0
     script = (
         "import sys; import loopml.cli._scheduler; from loopml.cli._app import main; "
         "sys.argv = ['loopml'] + sys.argv[1:]; main()"
     )
     result = subprocess.run(
         [sys.executable, "-c", script, "--home", str(home), "scheduler", "add", "x",
-         "-p", "m:p", "--cron", "@daily"],
+         "--pipeline", "m:p", "--cron", "@daily"],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert result.returncode == 1

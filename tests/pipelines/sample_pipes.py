@@ -156,3 +156,65 @@ def chain(start: int = 0):
     value = bump(start)
     for _ in range(19):
         value = bump(value)
+
+
+@step
+def make_rows() -> dict:
+    return {"rows": [1, 2, 3]}
+
+
+@step
+def append_99(data: dict) -> int:
+    data["rows"].append(99)  # changes its own input in place
+    return sum(data["rows"])
+
+
+@step
+def sum_rows(data: dict) -> int:
+    return sum(data["rows"])
+
+
+@pipeline
+def shared_input():
+    """Two consumers of one output; the first changes its input in place."""
+    rows = make_rows()
+    append_99(rows)
+    sum_rows(rows)
+
+
+@step
+def crash(workdir: str) -> int:
+    note(workdir, "crash")
+    os._exit(3)  # a worker dying outright, as an out-of-memory kill would
+
+
+@pipeline
+def crashing(workdir: str):
+    crash(workdir)
+    count(workdir, load(workdir, 3))
+
+
+@step
+def half(value: int) -> float:
+    return value // 2  # an int where the annotation says float
+
+
+@step
+def tagged(tag: str | None) -> str:
+    return f"{type(tag).__name__}:{tag}"
+
+
+@pipeline
+def typed(value: int = 4, tag: str | None = None):
+    half(value)
+    tagged(tag)
+
+
+@step(timeout_s=30)
+def who_am_i() -> str:
+    return current_step().name
+
+
+@pipeline
+def introspect():
+    who_am_i()

@@ -149,3 +149,11 @@ def test_slots_agree_with_matches(expr: str) -> None:
             while step < after:
                 assert not cron.matches(step)
                 step += dt.timedelta(minutes=1)
+
+
+def test_non_ascii_digits_are_a_clear_error() -> None:
+    from loopml.core import ValidationError
+    from loopml.pipelines._cron import parse_cron
+
+    with pytest.raises(ValidationError, match="minute"):
+        parse_cron("² * * * *")

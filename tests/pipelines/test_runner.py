@@ -237,3 +237,82 @@ def test_the_process_pool_runs_steps_in_workers(sqlite_settings: Settings, workd
         {"workdir": workdir, "n": 8}, settings=sqlite_settings, executor="process"
     )
     assert set(statuses(cached).values()) == {"cached"}
+
+
+def test_a_step_changing_its_input_in_place_does_not_change_what_others_see(
+    sqlite_settings: Settings,
+) -> None:
+    local = sample_pipes.shared_input.run(settings=sqlite_settings, cache=False)
+    with PipelineRuns(sqlite_settings) as runs:
+        assert runs.output(local.id, "sum_rows") == 6
+        assert runs.output(local.id, "append_99") == 105
+
+
+def test_a_dead_pool_worker_fails_its_step_and_the_rest_finishes(
+    sqlite_settings: Settings, workdir: str
+) -> None:
+    run = sample_pipes.crashing.run(
+        {"workdir": workdir}, settings=sqlite_settings, executor="process", max_workers=1
+    )
+    assert run.status == "failed"
+    assert run.step("crash").status == "failed" and "executor" in (run.step("crash").error or "")
+    assert run.step("count").status == "succeeded"
+
+
+def test_parameter_types_hold_through_the_cli_and_resume(sqlite_settings: Settings) -> None:
+    run = run_ref(
+        "tests.pipelines.sample_pipes:typed", params={"tag": "123"}, settings=sqlite_settings
+    )
+    assert run.status == "succeeded", run.error
+    assert run.params == {"value": 4, "tag": "123"}
+    with PipelineRuns(sqlite_settings) as runs:
+        assert runs.output(run.id, "tagged") == "str:123"
+        assert runs.output(run.id, "half") == 2
+
+
+def test_resuming_a_resumed_run_still_reuses_what_succeeded(
+    sqlite_settings: Settings, workdir: str, tmp_path: Path
+) -> None:
+    flag = tmp_path / "broken"
+    flag.touch()
+    params = {"workdir": workdir, "broken_flag": str(flag)}
+    first = sample_pipes.branchy.run(params, settings=sqlite_settings, cache=False)
+    second = resume_run(first.id, settings=sqlite_settings)
+    assert second.status == "failed" and second.step("load").status == "cached"
+    flag.unlink()
+    third = resume_run(second.id, settings=sqlite_settings)
+    assert third.status == "succeeded"
+    assert third.step("load").status == "cached"
+    assert calls(workdir).count("load") == 1
+
+
+def test_current_step_works_under_a_timeout_off_the_main_thread(
+    sqlite_settings: Settings,
+) -> None:
+    import threading
+
+    found: dict[str, Any] = {}
+
+    def run_it() -> None:
+        found["run"] = sample_pipes.introspect.run(settings=sqlite_settings)
+
+    worker = threading.Thread(target=run_it)
+    worker.start()
+    worker.join(60)
+    assert found["run"].status == "succeeded", found["run"].error
+
+
+def test_the_code_cached_is_the_code_that_ran(tmp_path: Path) -> None:
+    from loopml.pipelines import load_pipeline
+
+    path = tmp_path / "edited_pipe.py"
+    source = (
+        "from loopml.pipelines import pipeline, step\n"
+        "@step\ndef value() -> int:\n    return 1\n"
+        "@pipeline\ndef edited():\n    value()\n"
+    )
+    path.write_text(source, encoding="utf-8")
+    loaded = load_pipeline(f"{path}:edited")
+    before = loaded.nodes["value"].step.source_digest
+    path.write_text(source.replace("return 1", "return 2"), encoding="utf-8")
+    assert loaded.nodes["value"].step.source_digest == before

@@ -7,6 +7,7 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from loopml.cli._app import app, settings_from
@@ -33,11 +34,11 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts."
 NameArg = Annotated[str, typer.Argument(help="Schedule name.")]
 PipelineOption = Annotated[
     str,
-    typer.Option("--pipeline", "-p", help="Pipeline to run: module:attr or path/to/file.py:attr."),
+    typer.Option("--pipeline", help="Pipeline to run: module:attr or path/to/file.py:attr."),
 ]
 ParamOption = Annotated[
     list[str] | None,
-    typer.Option("--param", help="key=value passed to the pipeline (repeatable)."),
+    typer.Option("--param", "-p", help="key=value passed to the pipeline (repeatable)."),
 ]
 ExecutorOption = Annotated[
     str, typer.Option("--executor", "-e", help=f"Where steps run: {', '.join(EXECUTOR_KINDS)}.")
@@ -74,7 +75,8 @@ def _print_added(schedule: Schedule, json_: bool) -> None:
         return
     what = {"cron": "cron", "dataset": "on dataset", "event": "on event"}[schedule.kind]
     console.print(
-        f"added [bold]{schedule.name}[/bold]: {what} {schedule.spec} -> {schedule.pipeline_ref} "
+        f"added [bold]{escape(schedule.name)}[/bold]: {what} {escape(schedule.spec)} -> "
+        f"{escape(schedule.pipeline_ref)} "
         f"(next: {_next(schedule)})"
     )
 
@@ -138,7 +140,10 @@ def list_(ctx: typer.Context, json_: JsonFlag = False) -> None:
     )
     for s in schedules:
         params = " ".join(f"{k}={v}" for k, v in s.params.items()) or "-"
-        table.add_row(s.name, s.kind, s.spec, s.pipeline_ref, s.executor, params, _next(s))
+        table.add_row(
+            *(escape(v) for v in (s.name, s.kind, s.spec, s.pipeline_ref, s.executor, params)),
+            _next(s),
+        )
     console.print(table)
 
 
@@ -147,17 +152,20 @@ def _print_fires(fires: list[Fire], title: str) -> None:
     for f in fires:
         style = {"succeeded": "green", "failed": "red"}.get(f.status, "yellow")
         table.add_row(
-            f.schedule,
-            f.slot,
+            escape(f.schedule),
+            escape(f.slot),
             f"[{style}]{f.status}[/{style}]",
             f.pipeline_run_id or "-",
-            f.scheduler,
+            escape(f.scheduler),
             format_ms(f.created_ms),
         )
     console.print(table)
     for f in fires:
         if f.error:
-            console.print(f"[red]{f.schedule} {f.slot}[/red]: {f.error}", highlight=False)
+            console.print(
+                f"[red]{escape(f.schedule)} {escape(f.slot)}[/red]: {escape(f.error)}",
+                highlight=False,
+            )
 
 
 @scheduler_app.command("fires")
@@ -181,7 +189,7 @@ def remove(ctx: typer.Context, name: NameArg) -> None:
     """Delete a schedule and its fire history."""
     with _scheduler(ctx) as sched:
         sched.remove(name)
-    console.print(f"removed {name}")
+    console.print(f"removed {name}", markup=False)
 
 
 @scheduler_app.command("enable")
@@ -189,7 +197,7 @@ def enable(ctx: typer.Context, name: NameArg) -> None:
     """Turn a schedule on again."""
     with _scheduler(ctx) as sched:
         sched.set_enabled(name, True)
-    console.print(f"enabled {name}")
+    console.print(f"enabled {name}", markup=False)
 
 
 @scheduler_app.command("disable")
@@ -197,7 +205,7 @@ def disable(ctx: typer.Context, name: NameArg) -> None:
     """Turn a schedule off; it fires nothing until enabled."""
     with _scheduler(ctx) as sched:
         sched.set_enabled(name, False)
-    console.print(f"disabled {name}")
+    console.print(f"disabled {name}", markup=False)
 
 
 @scheduler_app.command("run")
@@ -219,7 +227,7 @@ def run(
     def show(fire: Fire) -> None:
         style = "green" if fire.status == "succeeded" else "red"
         console.print(
-            f"{fire.schedule} {fire.slot}: [{style}]{fire.status}[/{style}] "
+            f"{escape(fire.schedule)} {escape(fire.slot)}: [{style}]{fire.status}[/{style}] "
             f"(pipeline run {fire.pipeline_run_id or '-'})",
             highlight=False,
         )
@@ -248,7 +256,7 @@ def emit(
         raise ValidationError(f"--payload is not JSON: {exc}") from exc
     with _scheduler(ctx) as sched:
         event_id = sched.emit_event(name, value, source=source)
-    console.print(f"event {name} #{event_id}")
+    console.print(f"event {name} #{event_id}", markup=False)
 
 
 @events_app.command("list")
@@ -266,5 +274,11 @@ def list_events(
         return
     table = Table("id", "name", "source", "at", "payload", title="events")
     for e in found:
-        table.add_row(str(e.id), e.name, e.source, format_ms(e.created_ms), json.dumps(e.payload))
+        table.add_row(
+            str(e.id),
+            escape(e.name),
+            escape(e.source),
+            format_ms(e.created_ms),
+            escape(json.dumps(e.payload)),
+        )
     console.print(table)

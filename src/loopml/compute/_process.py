@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import Any
 
@@ -65,7 +66,10 @@ class ProcessExecutor:
 
     def __init__(self, max_workers: int | None = None) -> None:
         self.max_parallel = max_workers or max(1, os.cpu_count() or 1)
-        self._pool = ProcessPoolExecutor(
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
             max_workers=self.max_parallel, mp_context=multiprocessing.get_context("spawn")
         )
 
@@ -79,7 +83,14 @@ class ProcessExecutor:
     ) -> Future[Any]:
         payload = cloudpickle.dumps((fn, args))
         with _main_not_reimported():  # workers start inside submit()
-            return self._pool.submit(run_pickled, payload, list(sys.path))
+            try:
+                return self._pool.submit(run_pickled, payload, list(sys.path))
+            except BrokenProcessPool:
+                # A worker died (killed, out of memory, a crash in C code): the tasks it
+                # held have failed; start a fresh pool for the rest.
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = self._new_pool()
+                return self._pool.submit(run_pickled, payload, list(sys.path))
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

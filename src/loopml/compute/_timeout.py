@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import signal
 import threading
 import time
@@ -58,7 +59,12 @@ def call_with_timeout(fn: Callable[[], T], seconds: float | None) -> T:
         except BaseException as exc:
             outcome["error"] = exc
 
-    worker = threading.Thread(target=target, name="loopml-timeout", daemon=True)
+    # The helper thread runs in a copy of the caller's context, so context variables
+    # (the running step, for one) stay visible inside the call.
+    context = contextvars.copy_context()
+    worker = threading.Thread(
+        target=context.run, args=(target,), name="loopml-timeout", daemon=True
+    )
     worker.start()
     worker.join(seconds)
     if worker.is_alive():

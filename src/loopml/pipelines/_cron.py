@@ -92,7 +92,7 @@ def _number(field: _Field, text: str) -> int:
     value = field.names.get(text.lower()) if field.names else None
     if value is not None:
         return value
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         kind = "a number" if not field.names else f"a number or a {field.name.split('-')[0]} name"
         raise ValidationError(f"cron {field.name} field: {text!r} is not {kind}")
     value = int(text)
@@ -111,7 +111,7 @@ def _parse_field(field: _Field, text: str) -> set[int]:
         base, slash, step_text = item.partition("/")
         step = 1
         if slash:
-            if not step_text.isdigit() or int(step_text) == 0:
+            if not (step_text.isascii() and step_text.isdigit()) or int(step_text) == 0:
                 raise ValidationError(
                     f"cron {field.name} field: step {step_text!r} must be a positive integer"
                 )

@@ -7,6 +7,7 @@ it skipped while independent branches carry on.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from typing import Any
@@ -38,6 +39,15 @@ StepCallback = Callable[[str, str], None]
 
 def _json(value: Any) -> str:
     return orjson.dumps(value, default=str).decode()
+
+
+_IMMUTABLE = (int, float, str, bytes, bool, type(None), frozenset)
+
+
+def _private_copy(value: Any) -> Any:
+    """A consumer's own copy of an upstream value, so a step that changes its input in
+    place cannot change what other steps see (the stored bytes stay the truth)."""
+    return value if isinstance(value, _IMMUTABLE) else copy.deepcopy(value)
 
 
 class Driver:
@@ -99,7 +109,8 @@ class Driver:
                 ref = self.outputs[binding.node][binding.output]
                 digest = ref.digest
                 if digest in self.memo:
-                    specs[arg] = InputSpec(value=self.memo[digest], ref=ref, has_value=True)
+                    value = _private_copy(self.memo[digest])
+                    specs[arg] = InputSpec(value=value, ref=ref, has_value=True)
                 else:
                     specs[arg] = InputSpec(ref=ref)
             elif binding.kind == "param":
@@ -171,9 +182,17 @@ class Driver:
             tracking_run_id=tracking_run_id,
             keep_values=self.executor.in_process,
         )
-        return self.executor.submit(
-            execute_step, task, resources=node.step.resources, name=f"{self.pipeline.name}.{name}"
-        )
+        try:
+            return self.executor.submit(
+                execute_step,
+                task,
+                resources=node.step.resources,
+                name=f"{self.pipeline.name}.{name}",
+            )
+        except Exception as exc:  # the step fails like any other; the walk goes on
+            failed: Future[Any] = Future()
+            failed.set_exception(exc)
+            return failed
 
     def _finish(self, name: str, future: Future[Any]) -> None:
         try:
@@ -292,15 +311,20 @@ class Driver:
             "params": self.params,
             "executor": self.executor.kind,
         }
-        guarded(
-            self.settings,
-            self.store,
-            action,
-            f"pipeline-run:{self.run_id}",
-            lambda conn: records.insert_pipeline_run(conn, row, steps),
-            after=orjson.loads(_json(audit)),
-            reason=started_by,
-        )
+        try:
+            guarded(
+                self.settings,
+                self.store,
+                action,
+                f"pipeline-run:{self.run_id}",
+                lambda conn: records.insert_pipeline_run(conn, row, steps),
+                after=orjson.loads(_json(audit)),
+                reason=started_by,
+            )
+        except BaseException:  # nothing was recorded: close the tracking run too
+            tracking.end(RunStatus.FAILED)
+            client.close()
+            raise
         status, error = "failed", None
         try:
             self._walk(tracking.id)
@@ -317,9 +341,12 @@ class Driver:
             raise
         finally:
             cached = sum(1 for s in self.status.values() if s == StepStatus.CACHED)
-            tracking.log_metrics({"steps": len(self.nodes), "steps_cached": cached})
-            tracking.end(RunStatus.FINISHED if status == "succeeded" else RunStatus.FAILED)
-            client.close()
+            try:
+                tracking.log_metrics({"steps": len(self.nodes), "steps_cached": cached})
+                tracking.end(RunStatus.FINISHED if status == "succeeded" else RunStatus.FAILED)
+                client.close()
+            except Exception as exc:  # the pipeline's own record must still be finished
+                error = f"{error or ''}; closing its tracking run failed: {exc!r}".lstrip("; ")
             self.store.transact(
                 lambda conn: records.update_pipeline_run(
                     conn, self.run_id, status=status, error=error, end_ms=now_ms()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,12 @@ def parse_param_options(options: list[str]) -> dict[str, str]:
 def _target_type(spec: ParamSpec) -> Any:
     """The annotation, or the default's type when there is none."""
     if spec.annotation is not inspect.Parameter.empty:
+        members = [a for a in typing.get_args(spec.annotation) if a is not type(None)]
+        if (
+            typing.get_origin(spec.annotation) in (typing.Union, types.UnionType)
+            and len(members) == 1
+        ):
+            return members[0]  # Optional[X]: convert to X
         return spec.annotation
     if not spec.required and spec.default is not None:
         return type(spec.default)

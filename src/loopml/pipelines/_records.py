@@ -153,9 +153,14 @@ def update_step_run(conn: Connection, step_run_id: str, **values: Any) -> None:
 
 def find_cached(conn: Connection, key: str, from_run: str | None = None) -> StepRunRecord | None:
     """The newest succeeded step run with cache key ``key`` (in ``from_run`` if given)."""
-    query = select(S).where(S.c.cache_key == key, S.c.status == StepStatus.SUCCEEDED)
-    if from_run is not None:
-        query = query.where(S.c.pipeline_run_id == from_run)
+    query = select(S).where(S.c.cache_key == key)
+    if from_run is not None:  # a resumed run reused some steps itself: those count too
+        query = query.where(
+            S.c.pipeline_run_id == from_run,
+            S.c.status.in_([StepStatus.SUCCEEDED, StepStatus.CACHED]),
+        )
+    else:
+        query = query.where(S.c.status == StepStatus.SUCCEEDED)
     row = conn.execute(query.order_by(S.c.end_ms.desc()).limit(1)).first()
     return None if row is None else _step_from_row(row)
 

@@ -55,15 +55,16 @@ def run_pipeline(
     settings = settings or load_settings()
     values = resolve_params(pipeline, params, Path(settings.project_dir), strings=param_strings)
     pipeline.nodes  # noqa: B018 - draw the DAG now, so a broken pipeline records nothing
-    owned = isinstance(executor, str)
-    runner = (
-        create_executor(executor, max_workers=max_workers, ray_address=ray_address)
-        if isinstance(executor, str)
-        else executor
-    )
     store = open_store(settings.db_url)
+    runner: Executor | None = None
     try:
+        # Check permission before starting anything (a local Ray cluster takes seconds).
         require(settings, store, "pipeline.run" if resume_from is None else "pipeline.resume")
+        runner = (
+            create_executor(executor, max_workers=max_workers, ray_address=ray_address)
+            if isinstance(executor, str)
+            else executor
+        )
         driver = Driver(
             pipeline,
             values,
@@ -79,7 +80,7 @@ def run_pipeline(
             return records.get_pipeline_run(conn, run_id)
     finally:
         store.close()
-        if owned:
+        if runner is not None and isinstance(executor, str):  # we made it: we close it
             runner.close()
 
 
@@ -150,7 +151,7 @@ def resume_run(
         settings=settings,
         cache=old.cache,
         started_by=f"resume:{old.id}",
-        param_strings=True,
+        param_strings=False,  # stored params are already typed
         resume_from=old.id,
         ref=old.ref,
         **options,

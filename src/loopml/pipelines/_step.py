@@ -31,6 +31,20 @@ def check_identifier(kind: str, name: str) -> str:
     return name
 
 
+def _source_digest(fn: Callable[..., Any]) -> str:
+    """A digest of the function's code, the heart of the step's cache key.
+
+    Only the step's own source counts: a change in a helper it calls does not
+    invalidate the cache; bump ``cache_version`` for that.
+    """
+    try:
+        material = textwrap.dedent(inspect.getsource(fn)).encode()
+    except (OSError, TypeError):  # no source file (REPL, exec): fall back to bytecode
+        code = fn.__code__
+        material = code.co_code + repr(code.co_consts).encode()
+    return blake3.blake3(material).hexdigest()
+
+
 def _load_step(module: str, qualname: str) -> Step:
     target: Any = importlib.import_module(module)
     for part in qualname.split("."):
@@ -86,6 +100,9 @@ class Step:
         self.resources = Resources(cpus=cpus, memory_mb=memory_mb, gpus=gpus)
         self.signature = inspect.signature(fn)
         update_wrapper(self, fn)
+        # Read the code now: a file edited after import must not be cached under the
+        # new code's key while the old code runs.
+        self.source_digest = _source_digest(fn)
 
     def __repr__(self) -> str:
         return f"Step({self.name!r})"
@@ -97,21 +114,6 @@ class Step:
             return typing.get_type_hints(self.fn)
         except Exception:  # forward references to names the module lacks: skip checks
             return {}
-
-    @cached_property
-    def source_digest(self) -> str:
-        """A digest of the function's code, the heart of the step's cache key.
-
-        Only the step's own source counts: a change in a helper it calls does not
-        invalidate the cache; bump ``cache_version`` for that.
-        """
-        try:
-            text = textwrap.dedent(inspect.getsource(self.fn))
-            material = text.encode()
-        except (OSError, TypeError):  # no source file (REPL, exec): fall back to bytecode
-            code = self.fn.__code__
-            material = code.co_code + repr(code.co_consts).encode()
-        return blake3.blake3(material).hexdigest()
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         from loopml.pipelines._pipeline import current_builder

@@ -130,6 +130,9 @@ def _captured() -> Iterator[io.StringIO]:
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
+    level = root.level
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)  # the docs promise INFO lines; WARNING is the default
     out, err = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = _Tee(out, copy), _Tee(err, copy)
     try:
@@ -137,6 +140,7 @@ def _captured() -> Iterator[io.StringIO]:
     finally:
         sys.stdout, sys.stderr = out, err
         root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def _load_inputs(task: StepTask, store: ArtifactStore | None) -> dict[str, Any]:
@@ -169,6 +173,8 @@ def _check_type(step: Step, value: Any) -> None:
     expected = step.type_hints.get("return")
     if len(step.outputs) != 1 or not isinstance(expected, type) or expected is type(None):
         return  # generics, unions and tuples are documentation, not checked
+    if expected is float and isinstance(value, int) and not isinstance(value, bool):
+        return  # an int is a fine float, as type checkers agree
     if not isinstance(value, expected):
         raise ValidationError(
             f"step {step.name!r} returned {type_name(value)}; its annotation says "
