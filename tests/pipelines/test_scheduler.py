@@ -384,4 +384,6 @@ def test_file_references_are_accepted(scheduler: Scheduler) -> None:
     assert scheduler.add_schedule("f", "flows/train.py:train", "@daily").pipeline_ref == (
         "flows/train.py:train"
     )
-    assert scheduler.add_schedule("g", "pkg.flows:pipes.train", "@daily").kind == "cron"
+    assert scheduler.add_schedule("g", "pkg.flows:train", "@daily").kind == "cron"
+    with pytest.raises(ValidationError, match="pipeline reference"):
+        scheduler.add_schedule("h", "pkg.flows:pipes.train", "@daily")  # the loader takes one name

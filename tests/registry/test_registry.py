@@ -288,3 +288,18 @@ def test_the_cli_lists_models(trained: Trained) -> None:
     )
     assert result.exit_code == 0, result.output
     assert '"latest_version": 1' in result.output
+
+
+@pytest.mark.parametrize(
+    ("gate", "message"),
+    [
+        ({"kind": "metric", "metric": "x", "min": "0.9", "max": 1}, "min must be a number"),
+        ({"kind": "custom", "check": ":"}, "needs check"),
+        ({"kind": "latency", "max_ms": 5, "rows": "ten"}, "rows must be a number"),
+        ({"kind": "latency", "max_ms": 5, "percentile": 120}, "percentile must be in"),
+        ({"kind": "validation", "name": ["x"]}, "name must be a string"),
+    ],
+)
+def test_gates_with_bad_values_are_refused_when_declared(gate: dict, message: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ValidationError, match=message):
+        parse_gates([gate])

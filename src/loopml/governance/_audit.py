@@ -302,3 +302,13 @@ def list_audit(
     if target_prefix is not None:
         query = query.where(t.c.target.startswith(target_prefix, autoescape=True))
     return [_entry(row) for row in conn.execute(query)]
+
+
+def lock_for_change(conn: Connection) -> None:
+    """Serialize a check-then-write (no users yet, one admin left) with other changes.
+
+    SQLite already serializes writers (``BEGIN IMMEDIATE``); on PostgreSQL this takes
+    the audit chain's advisory lock, held to the end of the transaction.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})

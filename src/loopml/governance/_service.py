@@ -11,7 +11,14 @@ from sqlalchemy import Connection
 
 from loopml.core import NotFoundError, PermissionDeniedError, Settings, load_settings, now_ms
 from loopml.governance import _records as rec
-from loopml.governance._audit import AuditEntry, AuditReport, append_audit, list_audit, verify_audit
+from loopml.governance._audit import (
+    AuditEntry,
+    AuditReport,
+    append_audit,
+    list_audit,
+    lock_for_change,
+    verify_audit,
+)
 from loopml.governance._identity import resolve_identity
 from loopml.governance._records import IssuedToken, TokenInfo, User
 from loopml.governance._roles import Identity, Role, authorize
@@ -80,6 +87,7 @@ class Governance:
         rec.check_name(name)
 
         def work(conn: Connection) -> IssuedToken:
+            lock_for_change(conn)  # two racing bootstraps: the second finds the first's user
             if conn.execute(sa.select(schema.users.c.id).limit(1)).first() is not None:
                 raise PermissionDeniedError("users exist now: set LOOPML_TOKEN to act")
             rec.insert_user(conn, name, Role.ADMIN, actor, "bootstrap: the first admin")
@@ -93,6 +101,7 @@ class Governance:
         authorize(actor, action)
 
         def work(conn: Connection) -> User:
+            lock_for_change(conn)  # two admins demoting each other must not leave none
             row = rec.user_row(conn, name)
             before = {"role": row.role, "disabled": bool(row.disabled)}
             after = {**before, **changes}

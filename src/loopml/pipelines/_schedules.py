@@ -35,7 +35,7 @@ KINDS = ("cron", "dataset", "event")
 S, F, E = schema.schedules, schema.schedule_fires, schema.events
 _IDENT = r"[A-Za-z_]\w*"
 _MODULE = re.compile(rf"^{_IDENT}(\.{_IDENT})*$")
-_ATTR = _MODULE  # an attribute path such as "pipelines.train" is allowed too
+_ATTR = re.compile(rf"^{_IDENT}$")  # the loader looks up one attribute, so no dots
 
 
 @dataclass(frozen=True, slots=True)

@@ -65,11 +65,22 @@ def parse_gates(gates: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "relative": ("max_drop", "min_gain"),
             "latency": ("max_ms",),
         }.get(kind, ())
+        for field in ("min", "max", "max_drop", "min_gain", "max_ms", "rows", "percentile"):
+            value = gate.get(field)
+            if field in gate and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise ValidationError(f"gate {index + 1} ({kind}): {field} must be a number")
+        if "percentile" in gate and not 0 < gate["percentile"] <= 100:
+            raise ValidationError(f"gate {index + 1} (latency): percentile must be in (0, 100]")
+        if "rows" in gate and gate["rows"] < 1:
+            raise ValidationError(f"gate {index + 1} (latency): rows must be at least 1")
+        if "name" in gate and not isinstance(gate["name"], str):
+            raise ValidationError(f"gate {index + 1}: name must be a string")
         if bounds and not any(isinstance(gate.get(b), int | float) for b in bounds):
             raise ValidationError(
                 f"gate {index + 1} ({kind}) needs a number for {' or '.join(bounds)}"
             )
-        if kind == "custom" and ":" not in str(gate.get("check", "")):
+        module, _, function = str(gate.get("check", "")).partition(":")
+        if kind == "custom" and not (module and function):
             raise ValidationError(f'gate {index + 1} (custom) needs check = "module:function"')
         gate.setdefault("name", f"{kind}:{gate['metric']}" if "metric" in gate else kind)
         parsed.append(gate)
