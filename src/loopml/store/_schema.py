@@ -29,8 +29,11 @@ __all__ = [
     "dataset_splits",
     "dataset_versions",
     "datasets",
+    "deployment_revisions",
+    "deployments",
     "events",
     "experiments",
+    "feedback",
     "gate_results",
     "latest_metrics",
     "metadata",
@@ -416,4 +419,49 @@ approvals = Table(
     Column("comment", Text, nullable=False),
     Column("ts_ms", BigInteger, nullable=False),
     Index("ix_approvals_version", "version_id", "ts_ms"),
+)
+
+# -- serving: deployments as data, their revisions, feedback ---------------------
+
+# ``spec`` is the whole routing: model versions, weights, sticky key, shadow, fallback.
+# Servers poll ``revision`` and switch when it moves.
+deployments = Table(
+    "deployments",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False, unique=True),
+    Column("strategy", String(16), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("updated_by", String(128), nullable=False),
+)
+
+# Every state a deployment has been in; a rollback writes an older spec as a new revision.
+deployment_revisions = Table(
+    "deployment_revisions",
+    metadata,
+    Column("id", _AutoId, primary_key=True, autoincrement=True),
+    Column("deployment_id", String(32), ForeignKey("deployments.id"), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("strategy", String(16), nullable=False),
+    Column("spec", Text, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("reason", Text, nullable=True),
+    Column("ts_ms", BigInteger, nullable=False),
+    UniqueConstraint("deployment_id", "revision", name="uq_deployment_revisions_number"),
+)
+
+# Labels that arrive after the prediction (for monitoring's accuracy).
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", _AutoId, primary_key=True, autoincrement=True),
+    Column("prediction_id", String(64), nullable=False),
+    Column("deployment", String(128), nullable=False),
+    Column("label", Text, nullable=False),
+    Column("source", String(128), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Index("ix_feedback_prediction", "prediction_id"),
+    Index("ix_feedback_deployment", "deployment", "ts_ms"),
 )
