@@ -42,6 +42,7 @@ __all__ = [
     "model_versions",
     "params",
     "pipeline_runs",
+    "prediction_segments",
     "registered_models",
     "run_artifacts",
     "runs",
@@ -464,4 +465,22 @@ feedback = Table(
     Column("ts_ms", BigInteger, nullable=False),
     Index("ix_feedback_prediction", "prediction_id"),
     Index("ix_feedback_deployment", "deployment", "ts_ms"),
+)
+
+# The prediction log's index: one row per segment (an Arrow IPC blob of one deployment's
+# records). Ids are time-ordered hex, so ``first_id``/``last_id`` bound a lookup by id.
+# The digest is the key: recovering a journal twice records its segments once.
+prediction_segments = Table(
+    "prediction_segments",
+    metadata,
+    Column("digest", String(80), primary_key=True),
+    Column("deployment", String(128), nullable=False),
+    Column("first_ts_ms", BigInteger, nullable=False),
+    Column("last_ts_ms", BigInteger, nullable=False),
+    Column("first_id", String(64), nullable=False),
+    Column("last_id", String(64), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_prediction_segments_deployment", "deployment", "last_ts_ms"),
+    Index("ix_prediction_segments_ids", "first_id", "last_id"),
 )

@@ -1,0 +1,172 @@
+"""Prediction records: ids, the journal's line format, and Arrow segments."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+import pyarrow as pa
+
+from loopml.core import ValidationError
+
+__all__ = [
+    "SEGMENT_SCHEMA",
+    "PredictionRecord",
+    "decode_line",
+    "encode_line",
+    "new_prediction_id",
+    "records_from_table",
+    "segment_bytes",
+    "table_from_bytes",
+    "table_of",
+]
+
+
+def new_prediction_id() -> str:
+    """A new 32-character hex id: 48 bits of Unix milliseconds, then 80 random bits.
+
+    Unique without coordination and ordered by time to the millisecond, so comparing
+    two ids as strings compares their creation times.
+    """
+    ms = time.time_ns() // 1_000_000
+    return f"{ms & 0xFFFF_FFFF_FFFF:012x}{secrets.token_hex(10)}"
+
+
+@dataclass(frozen=True)
+class PredictionRecord:
+    """One prediction as the log keeps it. ``inputs`` and ``output`` must be JSON values."""
+
+    prediction_id: str
+    ts_ms: int
+    deployment: str
+    model_version: str
+    inputs: dict[str, Any]
+    output: Any
+    latency_ms: float
+    fallback: bool = False
+    shadow: bool = False
+
+
+SEGMENT_SCHEMA = pa.schema(
+    [
+        ("prediction_id", pa.string()),
+        ("ts_ms", pa.int64()),
+        ("deployment", pa.string()),
+        ("model_version", pa.string()),
+        ("inputs", pa.string()),
+        ("output", pa.string()),
+        ("latency_ms", pa.float64()),
+        ("fallback", pa.bool_()),
+        ("shadow", pa.bool_()),
+    ]
+)
+
+
+def _payload(record: PredictionRecord) -> str:
+    if not isinstance(record, PredictionRecord):
+        raise ValidationError(f"expected a PredictionRecord (got {type(record).__name__})")
+    try:
+        return json.dumps(
+            {
+                "id": record.prediction_id,
+                "ts": int(record.ts_ms),
+                "d": record.deployment,
+                "mv": record.model_version,
+                "in": record.inputs,
+                "out": record.output,
+                "lat": float(record.latency_ms),
+                "fb": bool(record.fallback),
+                "sh": bool(record.shadow),
+            },
+            separators=(",", ":"),
+            allow_nan=False,
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(
+            f"prediction {record.prediction_id!r} is not JSON-serializable: {exc}"
+        ) from exc
+
+
+def encode_line(record: PredictionRecord) -> bytes:
+    """The journal line of ``record``: ``<crc32 hex> <json>\\n``; a torn or bitten line
+    fails its checksum and is dropped on recovery."""
+    payload = _payload(record).encode()
+    return b"%08x %s\n" % (zlib.crc32(payload), payload)
+
+
+def decode_line(line: bytes) -> PredictionRecord | None:
+    """The record of one journal line (with its newline), or None when it is torn or corrupt."""
+    if len(line) < 11 or not line.endswith(b"\n") or line[8:9] != b" ":
+        return None
+    payload = line[9:-1]
+    try:
+        if int(line[:8], 16) != zlib.crc32(payload):
+            return None
+        data = json.loads(payload)
+        return PredictionRecord(
+            prediction_id=str(data["id"]),
+            ts_ms=int(data["ts"]),
+            deployment=str(data["d"]),
+            model_version=str(data["mv"]),
+            inputs=data["in"],
+            output=data["out"],
+            latency_ms=float(data["lat"]),
+            fallback=bool(data["fb"]),
+            shadow=bool(data["sh"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def table_of(records: list[PredictionRecord]) -> pa.Table:
+    """``records`` as an Arrow table in :data:`SEGMENT_SCHEMA` (inputs/output as JSON text)."""
+    return pa.table(
+        [
+            [r.prediction_id for r in records],
+            [r.ts_ms for r in records],
+            [r.deployment for r in records],
+            [r.model_version for r in records],
+            [json.dumps(r.inputs, separators=(",", ":")) for r in records],
+            [json.dumps(r.output, separators=(",", ":")) for r in records],
+            [r.latency_ms for r in records],
+            [r.fallback for r in records],
+            [r.shadow for r in records],
+        ],
+        schema=SEGMENT_SCHEMA,
+    )
+
+
+def segment_bytes(records: list[PredictionRecord]) -> bytes:
+    """An Arrow IPC file (zstd) of ``records``; equal records give equal bytes."""
+    sink = pa.BufferOutputStream()
+    options = pa.ipc.IpcWriteOptions(compression="zstd")
+    with pa.ipc.new_file(sink, SEGMENT_SCHEMA, options=options) as writer:
+        writer.write_table(table_of(records))
+    return bytes(sink.getvalue().to_pybytes())
+
+
+def table_from_bytes(data: bytes) -> pa.Table:
+    """The table of a segment blob."""
+    return pa.ipc.open_file(pa.BufferReader(data)).read_all()
+
+
+def records_from_table(table: pa.Table) -> list[PredictionRecord]:
+    """The records of a table in :data:`SEGMENT_SCHEMA`."""
+    return [
+        PredictionRecord(
+            prediction_id=row["prediction_id"],
+            ts_ms=row["ts_ms"],
+            deployment=row["deployment"],
+            model_version=row["model_version"],
+            inputs=json.loads(row["inputs"]),
+            output=json.loads(row["output"]),
+            latency_ms=row["latency_ms"],
+            fallback=row["fallback"],
+            shadow=row["shadow"],
+        )
+        for row in table.to_pylist()
+    ]
