@@ -29,6 +29,9 @@ GROUPS = {
     "audit": "_governance",
     "models": "_models",
     "lineage": "_models",
+    "deploy": "_deployments",
+    "deployments": "_deployments",
+    "rollback": "_deployments",
 }
 _OPTIONS_WITH_VALUES = {"--home", "--db-url", "--artifacts-url"}
 
