@@ -18,6 +18,7 @@ PACKAGES = [
     "loopml.governance",
     "loopml.training",
     "loopml.registry",
+    "loopml.serving",
 ]
 
 
