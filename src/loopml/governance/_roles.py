@@ -103,6 +103,7 @@ PERMISSIONS: Mapping[str, Role] = MappingProxyType(
         "schedule.remove": _C,
         "schedule.enable": _C,
         "event.emit": _C,
+        "feedback.write": _C,
         # registry
         "model.register": _C,
         "model.update": _C,
