@@ -32,6 +32,9 @@ GROUPS = {
     "deploy": "_deployments",
     "deployments": "_deployments",
     "rollback": "_deployments",
+    "feedback": "_feedback",
+    "predict": "_predict",
+    "serve": "_serve",
 }
 _OPTIONS_WITH_VALUES = {"--home", "--db-url", "--artifacts-url"}
 

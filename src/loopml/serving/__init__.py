@@ -1,6 +1,9 @@
 """Serving: deployments as data, the REST app, the prediction log, feedback, batch scoring."""
 
+from loopml.serving._app import create_app
+from loopml.serving._batch import BatchResult, predict_file
 from loopml.serving._deployments import Deployment, DeploymentRevision, Deployments
+from loopml.serving._feedback import Feedback, FeedbackLabel, FeedbackResult
 from loopml.serving._predlog import PredictionLog, PredictionLogStats
 from loopml.serving._predlog_record import PredictionRecord, new_prediction_id
 from loopml.serving._routing import (
@@ -15,17 +18,23 @@ from loopml.serving._routing import (
 
 __all__ = [
     "STRATEGIES",
+    "BatchResult",
     "Deployment",
     "DeploymentRevision",
     "DeploymentSpec",
     "Deployments",
     "Fallback",
+    "Feedback",
+    "FeedbackLabel",
+    "FeedbackResult",
     "PredictionLog",
     "PredictionLogStats",
     "PredictionRecord",
     "Route",
     "RouteDecision",
+    "create_app",
     "key_fraction",
     "new_prediction_id",
+    "predict_file",
     "route",
 ]

@@ -1,0 +1,65 @@
+"""``loopml serve DEPLOYMENT``: the REST app under uvicorn (uvloop, httptools)."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import typer
+
+from loopml.cli._app import app, settings_from
+from loopml.core import load_settings
+
+_DEPLOYMENT_ENV = "LOOPML_SERVE_DEPLOYMENT"
+_DURABLE_ENV = "LOOPML_SERVE_DURABLE_LOG"
+
+
+def app_from_env() -> Any:
+    """The app factory each uvicorn worker process calls (with ``--workers`` above 1)."""
+    from loopml.serving import create_app
+
+    durable = os.environ.get(_DURABLE_ENV, "1") == "1"
+    return create_app(load_settings(), os.environ[_DEPLOYMENT_ENV], durable_log=durable)
+
+
+@app.command("serve")
+def serve(
+    ctx: typer.Context,
+    deployment: Annotated[str, typer.Argument(help="Deployment to serve.")],
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    durable_log: Annotated[
+        bool,
+        typer.Option(
+            "--durable-log/--no-durable-log",
+            help="Respond only once each prediction is fsynced to the log (default).",
+        ),
+    ] = True,
+) -> None:
+    """Serve DEPLOYMENT: POST /v1/deployments/DEPLOYMENT/predict, /healthz, /readyz, /metrics."""
+    import uvicorn
+
+    from loopml.serving import create_app
+
+    settings = settings_from(ctx)
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "log_level": "info",
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings, deployment, durable_log=durable_log), **options)
+        return
+    os.environ.update(
+        {
+            "LOOPML_HOME": str(settings.home),
+            "LOOPML_DB_URL": settings.db_url,
+            "LOOPML_ARTIFACTS_URL": str(settings.artifacts_url),
+            _DEPLOYMENT_ENV: deployment,
+            _DURABLE_ENV: "1" if durable_log else "0",
+        }
+    )
+    uvicorn.run("loopml.cli._serve:app_from_env", factory=True, workers=workers, **options)

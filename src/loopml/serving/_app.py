@@ -1,0 +1,293 @@
+"""The REST app that serves one deployment (see docs/serving.md, "The app")."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+
+from loopml.core import Settings, now_ms
+from loopml.serving._deployments import Deployments
+from loopml.serving._predlog import PredictionLog
+from loopml.serving._predlog_record import PredictionRecord, new_prediction_id
+from loopml.serving._routing import route
+from loopml.serving._runtime import LoadedModel, ServingState, load_state, validate_records
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("loopml.serving")
+POLL_S = 0.5
+
+
+class Metrics:
+    """The app's Prometheus metrics, in a registry of its own."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "loopml_requests", "Predict requests", ["deployment", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "loopml_request_latency_seconds", "Predict latency", ["deployment"], registry=r
+        )
+        by_version = ["deployment", "model_version"]
+        self.predictions = Counter("loopml_predictions", "Predictions", by_version, registry=r)
+        self.fallbacks = Counter("loopml_fallbacks", "Fallback answers", by_version, registry=r)
+        self.errors = Counter("loopml_errors", "Model failures", by_version, registry=r)
+
+
+class Runtime:
+    """The current :class:`ServingState` (one reference, replaced whole) and its upkeep."""
+
+    def __init__(self, settings: Settings, name: str) -> None:
+        self.settings = settings
+        self.name = name
+        self.state: ServingState | None = None
+        self.error: str | None = None
+        self.rng = random.Random()
+        self.executor = ThreadPoolExecutor(max_workers=16, thread_name_prefix="loopml-model")
+
+    async def keep_current(self) -> None:
+        """Load the deployment, then poll its revision; load a new one before switching."""
+        loop = asyncio.get_running_loop()
+        with Deployments(self.settings) as deployments:
+            while True:
+                try:
+                    found = await loop.run_in_executor(None, deployments.get, self.name)
+                    current = self.state
+                    if current is None or found.revision != current.revision:
+                        state = await loop.run_in_executor(
+                            None, load_state, self.settings, found, current
+                        )
+                        self.state = state  # the switch: one reference assignment
+                        self.error = None
+                        log.info("serving %s revision %d", self.name, state.revision)
+                except Exception as exc:  # keep serving what is loaded; retry next poll
+                    self.error = f"{type(exc).__name__}: {exc}"
+                    log.warning("deployment %s: %s", self.name, self.error)
+                await asyncio.sleep(POLL_S)
+
+    async def call(
+        self, model: LoadedModel, rows: list[dict[str, Any]], timeout_ms: int
+    ) -> list[dict[str, Any]]:
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(self.executor, model.predict, rows)
+        return await asyncio.wait_for(work, timeout_ms / 1000)
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timeout"
+    return f"{type(exc).__name__}: {exc}"
+
+
+async def _score(
+    rt: Runtime, metrics: Metrics, state: ServingState, ref: str, rows: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], float]:
+    """``ref``'s answers for ``rows``, or the fallback's (marked) when it fails or is slow."""
+    spec, name = state.deployment.spec, state.deployment.name
+    start = time.perf_counter()
+    try:
+        out = await rt.call(state.models[ref], rows, spec.timeout_ms)
+        for item in out:
+            item["fallback"] = False
+        return out, (time.perf_counter() - start) * 1000
+    except Exception as exc:
+        reason = _failure(exc)
+    metrics.errors.labels(name, ref).inc()
+    fallback = spec.fallback
+    if fallback is None:
+        log.warning("%s: %s failed (%s), no fallback", name, ref, reason)
+        raise HTTPException(
+            503, f"model {ref} failed ({reason}) and deployment {name!r} has no fallback"
+        )
+    if fallback.kind == "constant":
+        out = [{"prediction": fallback.value} for _ in rows]
+    else:
+        try:
+            out = await rt.call(state.models[str(fallback.model)], rows, spec.timeout_ms)
+        except Exception as exc:
+            metrics.errors.labels(name, str(fallback.model)).inc()
+            raise HTTPException(
+                503,
+                f"model {ref} failed ({reason}) and its fallback {fallback.model} failed too "
+                f"({_failure(exc)})",
+            ) from None
+    metrics.fallbacks.labels(name, ref).inc(len(rows))
+    log.warning("%s: %s failed (%s); fallback %s answered", name, ref, reason, fallback.kind)
+    answered_by = fallback.model if fallback.kind == "version" else "constant"
+    for item in out:
+        item.update(fallback=True, fallback_reason=reason, answered_by=answered_by)
+    return out, (time.perf_counter() - start) * 1000
+
+
+async def _shadow(
+    rt: Runtime, metrics: Metrics, state: ServingState, ref: str, rows: list[dict[str, Any]]
+) -> list[PredictionRecord]:
+    start = time.perf_counter()
+    try:
+        out = await rt.call(state.models[ref], rows, state.deployment.spec.timeout_ms)
+    except Exception as exc:
+        metrics.errors.labels(state.deployment.name, ref).inc()
+        log.warning("%s: shadow %s failed (%s)", state.deployment.name, ref, _failure(exc))
+        return []
+    ms = (time.perf_counter() - start) * 1000
+    metrics.predictions.labels(state.deployment.name, ref).inc(len(rows))
+    return [
+        PredictionRecord(
+            new_prediction_id(), now_ms(), state.deployment.name, ref, row, item, ms, shadow=True
+        )
+        for row, item in zip(rows, out, strict=True)
+    ]
+
+
+async def predict(
+    rt: Runtime, metrics: Metrics, plog: PredictionLog, state: ServingState, body: Any
+) -> dict[str, Any]:
+    records, errors = validate_records(state, body)
+    if errors:
+        raise RequestValidationError(errors)
+    spec, name = state.deployment.spec, state.deployment.name
+    decisions = []
+    for row in records:
+        key = row.get(spec.sticky_key) if spec.sticky_key else None
+        decisions.append(route(spec, None if key is None else str(key), rt.rng))
+    groups: dict[str, list[int]] = {}
+    shadows: dict[str, list[int]] = {}
+    for i, decision in enumerate(decisions):
+        groups.setdefault(decision.primary, []).append(i)
+        for ref in decision.shadows:
+            shadows.setdefault(ref, []).append(i)
+    refs = list(groups)
+    jobs = [_score(rt, metrics, state, ref, [records[i] for i in groups[ref]]) for ref in refs]
+    shadow_jobs = [
+        _shadow(rt, metrics, state, ref, [records[i] for i in idx]) for ref, idx in shadows.items()
+    ]
+    results = await asyncio.gather(*jobs, *shadow_jobs, return_exceptions=True)
+    for result in results[: len(jobs)]:
+        if isinstance(result, BaseException):
+            raise result
+    answers: list[dict[str, Any]] = [{} for _ in records]
+    logged: list[PredictionRecord] = []
+    for ref, result in zip(refs, results[: len(jobs)], strict=True):
+        out, ms = result
+        for i, item in zip(groups[ref], out, strict=True):
+            pid = new_prediction_id()
+            answers[i] = {"prediction_id": pid, "model_version": ref, **item}
+            output = {k: v for k, v in item.items() if k in ("prediction", "probabilities")}
+            logged.append(
+                PredictionRecord(pid, now_ms(), name, ref, records[i], output, ms, item["fallback"])
+            )
+            if not item["fallback"]:
+                metrics.predictions.labels(name, ref).inc()
+    for extra in results[len(jobs) :]:
+        if isinstance(extra, list):
+            logged.extend(extra)
+    await asyncio.gather(*(asyncio.wrap_future(f) for f in plog.append_many(logged)))
+    return {"predictions": answers}
+
+
+def create_app(settings: Settings, deployment_name: str, *, durable_log: bool = True) -> FastAPI:
+    """A FastAPI app serving ``deployment_name``; ready once its versions are loaded."""
+    rt = Runtime(settings, deployment_name)
+    metrics = Metrics()
+    holder: dict[str, PredictionLog] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        holder["log"] = app.state.prediction_log = PredictionLog(settings, durable=durable_log)
+        task = asyncio.create_task(rt.keep_current())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            rt.executor.shutdown(wait=False, cancel_futures=True)
+            holder.pop("log").close()
+
+    app = FastAPI(title=f"loopml: {deployment_name}", lifespan=lifespan)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(response: Response) -> dict[str, Any]:
+        state = rt.state
+        if state is None:
+            response.status_code = 503
+            return {"ready": False, "deployment": deployment_name, "error": rt.error}
+        return {"ready": True, "deployment": deployment_name, "revision": state.revision}
+
+    @app.get("/metrics")
+    async def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.post("/v1/deployments/{name}/predict")
+    async def predict_endpoint(name: str, request: Request) -> dict[str, Any]:
+        """One record (an object) or many (a list); fields as the model's signature."""
+        start, status = time.perf_counter(), 500
+        try:
+            if name != deployment_name:
+                status = 404
+                raise HTTPException(
+                    404, f"no deployment {name!r} here; this server serves {deployment_name!r}"
+                )
+            state = rt.state
+            if state is None:
+                status = 503
+                raise HTTPException(503, f"deployment {name!r} is not loaded yet")
+            try:
+                body = await request.json()
+            except ValueError:
+                status = 422
+                raise RequestValidationError(
+                    [{"loc": ["body"], "msg": "body is not valid JSON", "type": "json_invalid"}]
+                ) from None
+            try:
+                answer = await predict(rt, metrics, holder["log"], state, body)
+            except RequestValidationError:
+                status = 422
+                raise
+            except HTTPException as exc:
+                status = exc.status_code
+                raise
+            status = 200
+            return answer
+        finally:
+            metrics.requests.labels(deployment_name, str(status)).inc()
+            metrics.latency.labels(deployment_name).observe(time.perf_counter() - start)
+
+    def openapi() -> dict[str, Any]:
+        schema = get_openapi(title=app.title, version="1", routes=app.routes)
+        state = rt.state
+        if state is not None:
+            record = state.request_model.model_json_schema()
+            body = {"anyOf": [record, {"type": "array", "items": record}]}
+            post = schema["paths"]["/v1/deployments/{name}/predict"]["post"]
+            post["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": body}},
+            }
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
