@@ -69,6 +69,7 @@ def commands(world: World, role: Role) -> list[tuple[str, list[str]]]:
         ("deployment.change", ["deployments", "weight", f"d-{r}", "0.2"]),
         ("deployment.change", ["deployments", "switch", f"d-{r}"]),
         ("deployment.change", ["rollback", f"d-{r}"]),
+        ("feedback.write", ["feedback", "import", str(world.root / "labels.csv")]),
         ("model.reject", ["models", "reject", "m@1", "-m", "not fine"]),
         ("model.promote", ["models", "promote", "m@1"]),
         ("user.add", ["users", "add", f"new-{r}", "--role", "viewer"]),
@@ -91,6 +92,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
         '[[gates]]\nkind = "metric"\nmetric = "test.accuracy"\nmin = 0.0\n', encoding="utf-8"
     )
     (root / "rows.csv").write_text("a,b\n1,2\n3,4\n", encoding="utf-8")
+    (root / "labels.csv").write_text("prediction_id,label\nabc,1\n", encoding="utf-8")
     settings = load_settings(
         project_dir=root, environ={}, home=root / ".loopml", system_metrics=False, auth=True
     )

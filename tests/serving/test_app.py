@@ -199,3 +199,19 @@ def test_deployment_change_is_picked_up_within_a_second(serve: Any, models: Sett
             break
         assert time.monotonic() - changed < 1.5
         time.sleep(0.02)
+
+
+def test_feedback_for_served_predictions_reports_unknown_ids(serve: Any) -> None:
+    client = serve(DeploymentSpec.single("churn@1"))
+    [answer] = client.post(URL, json=ROW).json()["predictions"]
+    feedback_url = URL.replace("/predict", "/feedback")
+    done = client.post(
+        feedback_url,
+        json=[
+            {"prediction_id": answer["prediction_id"], "label": 1},
+            {"prediction_id": "0" * 32, "label": 0},
+        ],
+    )
+    assert done.status_code == 200, done.text
+    assert done.json() == {"accepted": 1, "unknown": ["0" * 32]}
+    assert client.post(feedback_url, json={"label": 1}).status_code == 422

@@ -22,7 +22,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from loopml.core import Settings, now_ms
+from loopml.core import PermissionDeniedError, Settings, ValidationError, now_ms
 from loopml.serving._deployments import Deployments
 from loopml.serving._predlog import PredictionLog
 from loopml.serving._predlog_record import PredictionRecord, new_prediction_id
@@ -275,6 +275,33 @@ def create_app(settings: Settings, deployment_name: str, *, durable_log: bool = 
         finally:
             metrics.requests.labels(deployment_name, str(status)).inc()
             metrics.latency.labels(deployment_name).observe(time.perf_counter() - start)
+
+    @app.post("/v1/deployments/{name}/feedback")
+    async def feedback_endpoint(name: str, request: Request) -> dict[str, Any]:
+        """True labels: ``{"prediction_id", "label"}`` or a list; unknown ids come back."""
+        from loopml.serving._feedback import Feedback
+
+        if name != deployment_name:
+            raise HTTPException(404, f"no deployment {name!r} here")
+        try:
+            body = await request.json()
+        except ValueError:
+            raise HTTPException(422, "body is not valid JSON") from None
+        items = body if isinstance(body, list) else [body]
+        if not all(isinstance(i, dict) and {"prediction_id", "label"} <= set(i) for i in items):
+            raise HTTPException(422, "each item needs prediction_id and label")
+
+        def record() -> Any:
+            with Feedback(settings) as feedback:
+                return feedback.record(items, source="api", log=holder["log"])
+
+        try:
+            result = await asyncio.get_running_loop().run_in_executor(None, record)
+        except ValidationError as exc:
+            raise HTTPException(422, str(exc)) from None
+        except PermissionDeniedError as exc:
+            raise HTTPException(403, str(exc)) from None
+        return {"accepted": result.accepted, "unknown": result.unknown}
 
     def openapi() -> dict[str, Any]:
         schema = get_openapi(title=app.title, version="1", routes=app.routes)
