@@ -121,17 +121,18 @@ class PredictionLog:
     def append_many(self, records: Iterable[PredictionRecord]) -> list[Future[str]]:
         """:meth:`append` for several records, queued together."""
         items: list[_Item] = [(r, encode_line(r), Future()) for r in records]
-        for _, _, future in items:
+        for record, _, future in items:
             future.set_running_or_notify_cancel()
+            if not self.durable:
+                # Resolved before the writer can see it: once queued, the writer may
+                # resolve it first, and a future resolves only once.
+                future.set_result(record.prediction_id)
         with self._cond:
             if self._closing:
                 raise BackendError("the prediction log is closed")
             self._queue.extend(items)
             if self.durable or len(self._queue) >= self._max_batch:
                 self._cond.notify()
-        if not self.durable:
-            for record, _, future in items:
-                future.set_result(record.prediction_id)
         return [future for _, _, future in items]
 
     def _run(self) -> None:
