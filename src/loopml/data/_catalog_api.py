@@ -17,18 +17,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from loopml.artifacts import ArtifactStore
 from loopml.core import (
     DatasetVersion,
-    Settings,
     ValidationError,
     capture_environment,
-    load_settings,
 )
 from loopml.data import _catalog
 from loopml.data._files import add_files, checkout_files, scan_files
-from loopml.governance import append_audit, require
-from loopml.store import MetadataStore, open_store
+from loopml.governance import StoreService, append_audit, require
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,37 +62,11 @@ class IngestResult:
     report: ValidationReport | None = None
 
 
-class DataCatalog:
-    """Dataset versions in the store that ``settings`` names."""
+class DataCatalog(StoreService):
+    """Dataset versions in the store that ``settings`` names.
 
-    def __init__(self, settings: Settings | None = None, *, create_store: bool = True) -> None:
-        self.settings = settings or load_settings()
-        self._create_store = create_store
-        self._store: MetadataStore | None = None
-        self._artifacts: ArtifactStore | None = None
-
-    @property
-    def store(self) -> MetadataStore:
-        if self._store is None:
-            self._store = open_store(self.settings.db_url, create=self._create_store)
-        return self._store
-
-    @property
-    def artifacts(self) -> ArtifactStore:
-        if self._artifacts is None:
-            self._artifacts = ArtifactStore(self.settings.artifacts_url)
-        return self._artifacts
-
-    def close(self) -> None:
-        """Release the database connections."""
-        if self._store is not None:
-            self._store.close()
-
-    def __enter__(self) -> DataCatalog:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
+    ``DataCatalog(settings, create_store=False)`` reads without creating a database.
+    """
 
     @contextlib.contextmanager
     def _scratch(self) -> Iterator[Path]:

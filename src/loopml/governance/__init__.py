@@ -14,6 +14,7 @@ from loopml.governance._audit import (
     list_audit,
     verify_audit,
 )
+from loopml.governance._base import StoreService
 from loopml.governance._identity import (
     TOKEN_PREFIX,
     hash_token,
@@ -44,6 +45,7 @@ __all__ = [
     "Identity",
     "IssuedToken",
     "Role",
+    "StoreService",
     "TokenInfo",
     "User",
     "append_audit",

@@ -4,29 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from loopml.artifacts import ArtifactStore
-from loopml.core import NotFoundError, Settings, load_settings
+from loopml.core import NotFoundError
+from loopml.governance import StoreService
 from loopml.pipelines import _records as records
 from loopml.pipelines._records import PipelineRunRecord
 from loopml.pipelines._values import load_value
-from loopml.store import MetadataStore, open_store
 
 __all__ = ["PipelineRuns"]
 
 
-class PipelineRuns:
+class PipelineRuns(StoreService):
     """The pipeline runs recorded in the store that ``settings`` names."""
-
-    def __init__(self, settings: Settings | None = None, *, create_store: bool = True) -> None:
-        self.settings = settings or load_settings()
-        self._create_store = create_store
-        self._store: MetadataStore | None = None
-
-    @property
-    def store(self) -> MetadataStore:
-        if self._store is None:
-            self._store = open_store(self.settings.db_url, create=self._create_store)
-        return self._store
 
     def pipelines(self) -> list[tuple[str, int, PipelineRunRecord]]:
         """Every pipeline that has run: name, number of runs, newest run."""
@@ -48,7 +36,7 @@ class PipelineRuns:
         found = self.get(run_id).step(step)
         if found.logs is None:
             return ""
-        return ArtifactStore(self.settings.artifacts_url).get_bytes(found.logs).decode()
+        return self.artifacts.get_bytes(found.logs).decode()
 
     def output(self, run_id: str, step: str, output: str = "output") -> Any:
         """A step's stored output, loaded back into Python."""
@@ -57,15 +45,5 @@ class PipelineRuns:
         if ref is None:
             have = ", ".join(found.outputs) or "none"
             raise NotFoundError(f"step {step!r} of run {run_id} has no output {output!r} ({have})")
-        data = ArtifactStore(self.settings.artifacts_url).get_bytes(ref.digest)
+        data = self.artifacts.get_bytes(ref.digest)
         return load_value(data, ref.kind)
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-
-    def __enter__(self) -> PipelineRuns:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()

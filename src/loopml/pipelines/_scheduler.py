@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from loopml.core import Settings, ValidationError, load_settings
+from loopml.core import Settings, ValidationError
+from loopml.governance import StoreService
 from loopml.pipelines import _schedules as rows
 from loopml.pipelines import _ticks
 from loopml.pipelines._cron import parse_cron
@@ -24,7 +25,6 @@ from loopml.pipelines._events import Event, emit, list_events
 from loopml.pipelines._guard import guarded
 from loopml.pipelines._runner import run_ref
 from loopml.pipelines._schedules import Fire, Schedule
-from loopml.store import MetadataStore, open_store
 
 __all__ = ["Scheduler"]
 
@@ -35,7 +35,7 @@ def _default_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-class Scheduler:
+class Scheduler(StoreService):
     """Cron schedules and triggers in the store that ``settings`` names, and their runner.
 
     Args:
@@ -49,27 +49,8 @@ class Scheduler:
         *,
         name: str | None = None,
     ) -> None:
-        self.settings = settings or load_settings()
+        super().__init__(settings)
         self.name = rows.check_name("scheduler name", name) if name else _default_name()
-        self._store: MetadataStore | None = None
-
-    @property
-    def store(self) -> MetadataStore:
-        if self._store is None:
-            self._store = open_store(self.settings.db_url)
-        return self._store
-
-    def close(self) -> None:
-        """Release the database connections."""
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-
-    def __enter__(self) -> Scheduler:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- defining schedules -----------------------------------------------------------
 

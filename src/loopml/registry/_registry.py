@@ -8,17 +8,14 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import orjson
 from sqlalchemy import Connection
 
-from loopml.artifacts import ArtifactStore
 from loopml.core import (
     NotFoundError,
     PermissionDeniedError,
-    Settings,
     ValidationError,
-    load_settings,
     new_id,
     now_ms,
 )
-from loopml.governance import Identity, append_audit, authorize, resolve_identity
+from loopml.governance import StoreService, append_audit, authorize
 from loopml.registry import _repo as repo
 from loopml.registry._entities import (
     CHAMPION,
@@ -32,7 +29,6 @@ from loopml.registry._entities import (
     parse_model_ref,
 )
 from loopml.registry._flavors import check_libraries, load_flavor
-from loopml.store import MetadataStore, open_store
 
 if TYPE_CHECKING:
     from loopml.registry._onnx import OnnxExport
@@ -43,58 +39,14 @@ T = TypeVar("T")
 META_FILE = "meta.json"
 
 
-class ModelRegistry:
+class ModelRegistry(StoreService):
     """Registered models in the store that ``settings`` names, acting as ``identity``.
 
     ``identity`` defaults to who the settings say you are (``LOOPML_TOKEN`` with auth on,
-    else the local user). Every change is checked against that identity's role and
-    written in one transaction together with its audit record.
+    else the local user), resolved again for each change. Every change is checked
+    against that identity's role and written in one transaction together with its
+    audit record.
     """
-
-    def __init__(
-        self,
-        settings: Settings | None = None,
-        *,
-        identity: Identity | None = None,
-        create_store: bool = True,
-    ) -> None:
-        self.settings = settings or load_settings()
-        self._identity = identity
-        self._fixed_identity = identity is not None
-        self._create_store = create_store
-        self._store: MetadataStore | None = None
-        self._artifacts: ArtifactStore | None = None
-
-    @property
-    def store(self) -> MetadataStore:
-        if self._store is None:
-            self._store = open_store(self.settings.db_url, create=self._create_store)
-        return self._store
-
-    @property
-    def artifacts(self) -> ArtifactStore:
-        if self._artifacts is None:
-            self._artifacts = ArtifactStore(self.settings.artifacts_url)
-        return self._artifacts
-
-    @property
-    def identity(self) -> Identity:
-        """Who acts. Resolved again on each use (a revoked token stops working at once)
-        unless an identity was given to the constructor."""
-        if not self._fixed_identity:
-            self._identity = resolve_identity(self.settings, self.store)
-        assert self._identity is not None
-        return self._identity
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-
-    def __enter__(self) -> ModelRegistry:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def _change(self, action: str, work: Callable[[Connection], T]) -> T:
         authorize(self.identity, action)

@@ -12,16 +12,14 @@ from sqlalchemy import Connection, insert, select, update
 
 from loopml.core import (
     NotFoundError,
-    Settings,
     ValidationError,
-    load_settings,
     new_id,
     now_ms,
 )
-from loopml.governance import Identity, append_audit, authorize, resolve_identity
+from loopml.governance import StoreService, append_audit, authorize
 from loopml.registry import ModelRegistry
 from loopml.serving._routing import DeploymentSpec, check_deployment_name
-from loopml.store import MetadataStore, open_store, schema
+from loopml.store import schema
 
 __all__ = ["Deployment", "DeploymentRevision", "Deployments"]
 
@@ -73,43 +71,13 @@ def _state(found: Deployment | None) -> dict[str, Any] | None:
     return None if found is None else {"revision": found.revision, "spec": found.spec.to_dict()}
 
 
-class Deployments:
+class Deployments(StoreService):
     """The deployments in the store that ``settings`` names, changed as ``identity``.
 
     Every change needs ``deployment.change`` (approver and up), writes a new row in
     ``deployment_revisions`` and an audit entry with the state before and after, all in
     one transaction. Servers poll :meth:`get` and switch when ``revision`` moves.
     """
-
-    def __init__(self, settings: Settings | None = None, *, identity: Identity | None = None):
-        self.settings = settings or load_settings()
-        self._identity = identity
-        self._fixed_identity = identity is not None
-        self._store: MetadataStore | None = None
-
-    @property
-    def store(self) -> MetadataStore:
-        if self._store is None:
-            self._store = open_store(self.settings.db_url)
-        return self._store
-
-    @property
-    def identity(self) -> Identity:
-        """Who acts; resolved on each use unless given to the constructor."""
-        if not self._fixed_identity:
-            self._identity = resolve_identity(self.settings, self.store)
-        assert self._identity is not None
-        return self._identity
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-
-    def __enter__(self) -> Deployments:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     # -- reading ------------------------------------------------------------------
 

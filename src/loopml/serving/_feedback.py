@@ -20,12 +20,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from loopml.artifacts import ArtifactStore
-from loopml.core import NotFoundError, Settings, ValidationError, load_settings, now_ms
-from loopml.governance import append_audit, require, resolve_identity
+from loopml.core import NotFoundError, ValidationError, now_ms
+from loopml.governance import StoreService, append_audit, require, resolve_identity
 from loopml.serving._predlog import PredictionLog
 from loopml.serving._predlog_record import table_from_bytes
-from loopml.store import MetadataStore, open_store, schema
+from loopml.store import schema
 
 __all__ = ["Feedback", "FeedbackLabel", "FeedbackResult", "read_feedback_file"]
 
@@ -83,34 +82,12 @@ def _check_items(items: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
     return checked
 
 
-class Feedback:
+class Feedback(StoreService):
     """Labels for logged predictions in the store that ``settings`` names.
 
     Writing needs the ``feedback.write`` permission (contributor and up); each
     :meth:`record` call writes its labels and one audit entry in one transaction.
     """
-
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or load_settings()
-        self._store: MetadataStore | None = None
-        self._artifacts: ArtifactStore | None = None
-
-    @property
-    def store(self) -> MetadataStore:
-        if self._store is None:
-            self._store = open_store(self.settings.db_url)
-        return self._store
-
-    def close(self) -> None:
-        if self._store is not None:
-            self._store.close()
-            self._store = None
-
-    def __enter__(self) -> Feedback:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
 
     # -- writing -------------------------------------------------------------------
 
@@ -199,15 +176,13 @@ class Feedback:
         )
         with self.store.read() as conn:
             segments = list(conn.execute(query))
-        if self._artifacts is None:
-            self._artifacts = ArtifactStore(self.settings.artifacts_url)
         for digest, first_id, last_id in segments:
             start = bisect.bisect_left(wanted, first_id)
             end = bisect.bisect_right(wanted, last_id)
             candidates = [pid for pid in wanted[start:end] if pid not in found]
             if not candidates:
                 continue  # no id we look for falls in this segment's range
-            table = table_from_bytes(self._artifacts.get_bytes(digest))
+            table = table_from_bytes(self.artifacts.get_bytes(digest))
             hits = table.filter(pc.is_in(table["prediction_id"], pa.array(candidates)))
             for pid, deployment in zip(
                 hits["prediction_id"].to_pylist(), hits["deployment"].to_pylist(), strict=True
