@@ -19,6 +19,8 @@ PACKAGES = [
     "loopml.training",
     "loopml.registry",
     "loopml.serving",
+    "loopml.monitoring",
+    "loopml.loop",
 ]
 
 

@@ -18,7 +18,7 @@ from loopml.store._engine import WRITE_OPTION
 __all__ = ["HEAD_REVISION", "current_revision", "upgrade"]
 
 # Must name the newest file in migrations/versions (a test checks it against Alembic).
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0009"
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 7_201_300_001
 
