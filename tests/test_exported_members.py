@@ -21,6 +21,7 @@ PACKAGES = [
     "loopml.serving",
     "loopml.monitoring",
     "loopml.loop",
+    "loopml.demo",
 ]
 
 
