@@ -115,6 +115,9 @@ PERMISSIONS: Mapping[str, Role] = MappingProxyType(
         "model.reject": _AP,
         # serving
         "deployment.change": _AP,
+        # monitoring
+        "monitor.run": _C,  # a monitoring pass: reports, alert states, webhooks, events
+        "alert.ack": _C,
     }
 )
 
