@@ -7,7 +7,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -204,10 +204,22 @@ async def predict(
     return {"predictions": answers}
 
 
-def create_app(settings: Settings, deployment_name: str, *, durable_log: bool = True) -> FastAPI:
-    """A FastAPI app serving ``deployment_name``; ready once its versions are loaded."""
+def create_app(
+    settings: Settings,
+    deployment_name: str,
+    *,
+    durable_log: bool = True,
+    collectors: Iterable[Any] = (),
+) -> FastAPI:
+    """A FastAPI app serving ``deployment_name``; ready once its versions are loaded.
+
+    ``collectors`` are extra prometheus-client collectors for ``/metrics`` (the CLI
+    passes monitoring's; serving itself knows nothing of monitoring).
+    """
     rt = Runtime(settings, deployment_name)
     metrics = Metrics()
+    for collector in collectors:
+        metrics.registry.register(collector)
     holder: dict[str, PredictionLog] = {}
 
     @contextlib.asynccontextmanager
