@@ -6,6 +6,7 @@ recorded; a step whose code, parameters, declared dependencies and inputs are
 unchanged is not run again.
 """
 
+from loopml.pipelines._cron import Cron, latest_slot, next_slot, parse_cron
 from loopml.pipelines._events import Event, emit_event
 from loopml.pipelines._loader import load_pipeline
 from loopml.pipelines._pipeline import DatasetInput, Pipeline, StepOutput, dataset, pipeline
@@ -19,6 +20,7 @@ from loopml.pipelines._task import StepContext, current_step
 from loopml.pipelines._values import ValueRef
 
 __all__ = [
+    "Cron",
     "DatasetInput",
     "Event",
     "Fire",
@@ -36,7 +38,10 @@ __all__ = [
     "current_step",
     "dataset",
     "emit_event",
+    "latest_slot",
     "load_pipeline",
+    "next_slot",
+    "parse_cron",
     "pipeline",
     "resume_run",
     "run_pipeline",

@@ -36,6 +36,9 @@ __all__ = [
     "feedback",
     "gate_results",
     "latest_metrics",
+    "loop_decisions",
+    "loop_lease",
+    "loop_state",
     "metadata",
     "metrics",
     "model_aliases",
@@ -483,4 +486,48 @@ prediction_segments = Table(
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_prediction_segments_deployment", "deployment", "last_ts_ms"),
     Index("ix_prediction_segments_ids", "first_id", "last_id"),
+)
+
+# -- loop: the controller's decisions, its per-deployment state, its leader lease ------
+
+# Every decision the loop controller takes (retrain, canary, promote, rollback, reject,
+# skip, error) with its evidence as JSON; ``ts_ms`` is the controller's clock (injectable),
+# ``recorded_ms`` the wall clock.
+loop_decisions = Table(
+    "loop_decisions",
+    metadata,
+    Column("id", _AutoId, primary_key=True, autoincrement=True),
+    Column("deployment", String(128), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("candidate", String(160), nullable=True),
+    Column("champion", String(160), nullable=True),
+    Column("evidence", Text, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Column("recorded_ms", BigInteger, nullable=False),
+    Index("ix_loop_decisions_deployment", "deployment", "id"),
+)
+
+# Where each deployment's rollout stands (idle, retraining, evaluating, canary), so a
+# controller that crashed mid-rollout resumes; ``frozen`` stops the loop for it.
+loop_state = Table(
+    "loop_state",
+    metadata,
+    Column("deployment", String(128), primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("data", Text, nullable=False),
+    Column("frozen", Integer, nullable=False),
+    Column("freeze_reason", Text, nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+# One row per lease name: the controller that may act until ``expires_ms`` (wall clock).
+loop_lease = Table(
+    "loop_lease",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("owner", String(160), nullable=False),
+    Column("acquired_ms", BigInteger, nullable=False),
+    Column("expires_ms", BigInteger, nullable=False),
 )
