@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from bench._suite import Suite
 from bench.suites.pipelines import PIPELINES
+from bench.suites.serving import SERVING
 from bench.suites.tracking import TRACKING
 from bench.suites.versioning import VERSIONING
 
 __all__ = ["SUITES"]
 
-SUITES: dict[str, Suite] = {suite.name: suite for suite in (TRACKING, VERSIONING, PIPELINES)}
+SUITES: dict[str, Suite] = {
+    suite.name: suite for suite in (TRACKING, VERSIONING, PIPELINES, SERVING)
+}
