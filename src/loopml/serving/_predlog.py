@@ -25,7 +25,6 @@ from loopml.artifacts import ArtifactStore
 from loopml.core import BackendError, Settings, ValidationError, now_ms
 from loopml.serving._predlog_journal import Journal, orphaned_journals, read_journal
 from loopml.serving._predlog_record import (
-    SEGMENT_SCHEMA,
     PredictionRecord,
     encode_line,
     records_from_table,
@@ -327,14 +326,21 @@ class PredictionLog:
     def scan(self, deployment: str, since_ms: int | None = None) -> pa.Table:
         """All records of ``deployment`` (from ``since_ms`` on) as an Arrow table in
         ``SEGMENT_SCHEMA``, ordered by time; ``inputs``/``output`` are JSON text."""
+        # Live records first: a cut moves records from live to a segment only after the
+        # segment is recorded, so what leaves live meanwhile is in the segments read next.
+        live = table_of(self._live_records(deployment))
         query = sa.select(_SEGS.c.digest).where(_SEGS.c.deployment == deployment)
         if since_ms is not None:
             query = query.where(_SEGS.c.last_ts_ms >= since_ms)
         with self._store.read() as conn:
             digests = list(conn.scalars(query))
         tables = [self._segment(d) for d in digests]
-        tables.append(table_of(self._live_records(deployment)))
-        table = pa.concat_tables(tables) if tables else SEGMENT_SCHEMA.empty_table()
+        if tables and live.num_rows:  # a cut in between shows its records twice
+            ids = pa.concat_tables(tables)["prediction_id"]
+            cut = ids.filter(pc.is_in(ids, value_set=live["prediction_id"]))
+            live = live.filter(pc.invert(pc.is_in(live["prediction_id"], value_set=cut)))
+        tables.append(live)
+        table = pa.concat_tables(tables)
         if since_ms is not None:
             table = table.filter(pc.greater_equal(table["ts_ms"], since_ms))
         return table.sort_by([("ts_ms", "ascending"), ("prediction_id", "ascending")])
