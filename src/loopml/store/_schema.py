@@ -22,6 +22,8 @@ from sqlalchemy import (
 )
 
 __all__ = [
+    "alert_transitions",
+    "alerts",
     "alias_moves",
     "api_tokens",
     "approvals",
@@ -486,6 +488,54 @@ prediction_segments = Table(
     Column("created_ms", BigInteger, nullable=False),
     Index("ix_prediction_segments_deployment", "deployment", "last_ts_ms"),
     Index("ix_prediction_segments_ids", "first_id", "last_id"),
+)
+
+# -- monitoring: alerts ------------------------------------------------------------
+
+# One row per alert: a rule's condition held for one labelled series (its fingerprint).
+# ``active_key`` is the fingerprint while the alert is pending or firing and NULL once it
+# is resolved: the unique constraint keeps one open alert per rule and series, however
+# many monitoring passes run at once (NULLs never collide).
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("rule", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("active_key", String(64), nullable=True, unique=True),
+    Column("metric", String(128), nullable=False),
+    Column("labels", Text, nullable=False),
+    Column("deployment", String(128), nullable=True),
+    Column("severity", String(16), nullable=False),
+    Column("comparison", String(2), nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("value", Float, nullable=True),
+    Column("state", String(16), nullable=False),
+    Column("started_ms", BigInteger, nullable=False),
+    Column("fired_ms", BigInteger, nullable=True),
+    Column("resolved_ms", BigInteger, nullable=True),
+    Column("updated_ms", BigInteger, nullable=False),
+    Column("acked_by", String(128), nullable=True),
+    Column("acked_ms", BigInteger, nullable=True),
+    # the last state a webhook received, so an undelivered one is sent again next pass
+    Column("notified_state", String(16), nullable=True),
+    Index("ix_alerts_state", "state", "updated_ms"),
+    Index("ix_alerts_deployment", "deployment", "started_ms"),
+)
+
+# Every change of an alert, in order: pending, firing, resolved, acknowledged, and each
+# webhook delivery or failure, with the sample value and who or what made it.
+alert_transitions = Table(
+    "alert_transitions",
+    metadata,
+    Column("id", _AutoId, primary_key=True, autoincrement=True),
+    Column("alert_id", String(32), ForeignKey("alerts.id"), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("detail", Text, nullable=True),
+    Column("actor", String(128), nullable=False),
+    Column("ts_ms", BigInteger, nullable=False),
+    Index("ix_alert_transitions_alert", "alert_id", "id"),
 )
 
 # -- loop: the controller's decisions, its per-deployment state, its leader lease ------
