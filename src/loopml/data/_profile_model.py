@@ -48,17 +48,25 @@ class Histogram:
     Bins are closed on the right: bin ``i`` holds ``edges[i] < x <= edges[i + 1]``,
     and the first bin also holds ``edges[0]`` itself. A constant column has one
     zero-width bin ``[v, v]``. See :func:`loopml.data.histogram_counts` for how new
-    values outside ``[edges[0], edges[-1]]`` are counted.
+    values outside ``[edges[0], edges[-1]]`` are counted. ``sums`` (fine histograms
+    only, else ``None``) is the sum of the values in each bin: with it, the area under
+    the CDF over each bin is exact, which makes monitoring's Wasserstein distance so.
     """
 
     edges: list[float]
     counts: list[int]
+    sums: list[float] | None = None
 
     def __post_init__(self) -> None:
         if len(self.edges) != len(self.counts) + 1 or not self.counts:
             raise ValidationError(
                 f"a histogram needs len(edges) == len(counts) + 1 >= 2 "
                 f"(got {len(self.edges)} edges and {len(self.counts)} counts)"
+            )
+        if self.sums is not None and len(self.sums) != len(self.counts):
+            raise ValidationError(
+                f"a histogram needs one sum per bin (got {len(self.sums)} sums "
+                f"and {len(self.counts)} counts)"
             )
         if any(b < a for a, b in zip(self.edges, self.edges[1:], strict=False)):
             raise ValidationError(f"histogram edges must not decrease (got {self.edges!r})")
@@ -75,6 +83,10 @@ class ColumnProfile:
 
     Numeric and datetime columns fill ``min``, ``max``, ``mean``, ``quantiles`` and
     ``histogram`` (datetimes in epoch seconds, UTC); ``std`` is numeric only.
+    ``fine`` is a second, finer histogram of the same values (edges at the
+    quantiles ``k / fine_bins``, exact counts) that monitoring's Kolmogorov-Smirnov
+    and Wasserstein statistics are computed on; it is ``None`` in profiles stored
+    before it existed and when the profile was computed with ``fine_bins=0``.
     Categorical and boolean columns fill ``distinct`` (exact), ``top_k`` (value as
     text, count; most frequent first, ties by value) and ``other_count`` (non-null
     rows outside ``top_k``). ``count`` is the number of non-missing values;
@@ -96,6 +108,7 @@ class ColumnProfile:
     distinct: int | None = None
     top_k: list[tuple[str, int]] | None = None
     other_count: int | None = None
+    fine: Histogram | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dictionary of this column's statistics."""
@@ -119,6 +132,13 @@ class ColumnProfile:
             "distinct": self.distinct,
             "top_k": None if self.top_k is None else [[v, n] for v, n in self.top_k],
             "other_count": self.other_count,
+            "fine": None
+            if self.fine is None
+            else {
+                "edges": list(self.fine.edges),
+                "counts": list(self.fine.counts),
+                "sums": None if self.fine.sums is None else list(self.fine.sums),
+            },
         }
 
     @classmethod
@@ -146,15 +166,11 @@ class ColumnProfile:
                 quantiles=None
                 if quantiles is None
                 else {str(k): float(v) for k, v in quantiles.items()},
-                histogram=None
-                if hist is None
-                else Histogram(
-                    edges=[float(e) for e in hist["edges"]],
-                    counts=[int(c) for c in hist["counts"]],
-                ),
+                histogram=_histogram(hist),
                 distinct=None if data.get("distinct") is None else int(data["distinct"]),
                 top_k=None if top is None else [(str(v), int(n)) for v, n in top],
                 other_count=None if data.get("other_count") is None else int(data["other_count"]),
+                fine=_histogram(data.get("fine")),  # absent from profiles stored before it
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValidationError(
@@ -168,6 +184,7 @@ class DatasetProfile:
 
     ``exact_quantiles`` is ``False`` when the quantiles and bin edges were estimated
     from a uniform sample (large inputs); histogram counts are always exact.
+    ``fine_bins`` is the most bins of each column's ``fine`` histogram (0: none).
     """
 
     row_count: int
@@ -176,6 +193,7 @@ class DatasetProfile:
     top_k: int = 20
     exact_quantiles: bool = True
     format_version: int = field(default=FORMAT_VERSION)
+    fine_bins: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dictionary (no NaN or infinity) that :meth:`from_dict` reads back."""
@@ -185,6 +203,7 @@ class DatasetProfile:
             "bins": self.bins,
             "top_k": self.top_k,
             "exact_quantiles": self.exact_quantiles,
+            "fine_bins": self.fine_bins,
             "columns": [column.to_dict() for column in self.columns.values()],
         }
 
@@ -212,6 +231,7 @@ class DatasetProfile:
                 top_k=int(data["top_k"]),
                 exact_quantiles=bool(data["exact_quantiles"]),
                 format_version=int(version),
+                fine_bins=int(data.get("fine_bins", 0)),  # absent from older profiles
             )
         except ValidationError:
             raise
@@ -225,6 +245,17 @@ class DatasetProfile:
         from loopml.data._profile_table import profile_table
 
         return profile_table(self)
+
+
+def _histogram(data: Any) -> Histogram | None:
+    if data is None:
+        return None
+    sums = data.get("sums")
+    return Histogram(
+        edges=[float(e) for e in data["edges"]],
+        counts=[int(c) for c in data["counts"]],
+        sums=None if sums is None else [float(s) for s in sums],
+    )
 
 
 def _finite(value: float | None) -> float | None:

@@ -8,7 +8,11 @@ Three kinds of query, whatever the number of columns:
 2. one scan for the exact histogram counts at those edges (cumulative
    ``count_if(x <= edge)`` per interior edge) and the centred sum of squares that
    gives the standard deviation (two-pass, so it stays accurate far from zero);
-3. one ``GROUP BY`` per categorical column for its exact distinct count and top values.
+3. one ``GROUP BY`` per categorical column for its exact distinct count and top values;
+4. when ``fine_bins`` is set, the fine histograms of numeric and datetime columns:
+   one reservoir sample for their edges and one streamed pass for their counts, or
+   a single read of the values up to ``EXACT_QUANTILE_MAX_ROWS`` rows
+   (see :mod:`loopml.data._profile_fine`).
 
 Values are normalised in SQL before aggregation: floats that are NaN or infinite
 become NULL (missing), integers and decimals become DOUBLE, and datetimes become
@@ -25,6 +29,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from loopml.data._profile_fine import fine_histograms
 from loopml.data._profile_model import (
     QUANTILE_KEYS,
     ColumnKind,
@@ -126,7 +131,9 @@ def _scan(con: Any, source: str, columns: list[_Column], aggregates: list[str]) 
     return result
 
 
-def scan_profile(con: Any, source: str, *, bins: int, top_k: int) -> DatasetProfile:
+def scan_profile(
+    con: Any, source: str, *, bins: int, top_k: int, fine_bins: int = 0
+) -> DatasetProfile:
     """Profile the relation ``source`` (a table name or table function) on ``con``."""
     schema = con.sql(f"SELECT * FROM {source} LIMIT 0").arrow().schema
     columns = _plan(schema)
@@ -165,12 +172,19 @@ def scan_profile(con: Any, source: str, *, bins: int, top_k: int) -> DatasetProf
         stats[c.name] = entry
 
     _second_pass(con, source, columns, stats)
+    if fine_bins:
+        _fine_pass(con, source, columns, stats, exact=exact, fine_bins=fine_bins)
     for c in columns:
         if c.kind == "categorical":
             stats[c.name].update(_categories(con, source, c, top_k))
     profiles = {c.name: _column_profile(c, stats[c.name], row_count, top_k) for c in columns}
     return DatasetProfile(
-        row_count=row_count, columns=profiles, bins=bins, top_k=top_k, exact_quantiles=exact
+        row_count=row_count,
+        columns=profiles,
+        bins=bins,
+        top_k=top_k,
+        exact_quantiles=exact,
+        fine_bins=fine_bins,
     )
 
 
@@ -198,6 +212,31 @@ def _second_pass(
         entry["counts"] = [b - a for a, b in itertools.pairwise(bounds)]
         if c.kind == "numeric" and entry["count"] > 1:
             entry["std"] = math.sqrt(max(float(next(values)), 0.0) / (entry["count"] - 1))
+
+
+def _fine_pass(
+    con: Any,
+    source: str,
+    columns: list[_Column],
+    stats: dict[str, dict[str, Any]],
+    *,
+    exact: bool,
+    fine_bins: int,
+) -> None:
+    binned = [c for c in columns if "edges" in stats[c.name]]
+    if not binned:
+        return
+    inner = ", ".join(f"{c.expr} AS {c.alias}" for c in binned)
+    found = fine_histograms(
+        con,
+        f"SELECT {inner} FROM {source}",
+        [stats[c.name]["edges"] for c in binned],
+        fine_bins=fine_bins,
+        exact=exact,
+        sample_size=SAMPLE_SIZE,
+    )
+    for c, (edges, counts, sums) in zip(binned, found, strict=True):
+        stats[c.name]["fine"] = Histogram(edges=edges, counts=counts, sums=sums)
 
 
 def _categories(con: Any, source: str, c: _Column, top_k: int) -> dict[str, Any]:
@@ -231,6 +270,8 @@ def _column_profile(c: _Column, entry: dict[str, Any], row_count: int, top_k: in
             "quantiles": entry["quantiles"],
             "histogram": Histogram(edges=entry["edges"], counts=entry["counts"]),
         }
+        if "fine" in entry:
+            base["fine"] = entry["fine"]
         if c.kind == "numeric":
             base["std"] = entry.get("std")
     elif c.kind == "boolean":
