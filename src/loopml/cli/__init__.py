@@ -35,6 +35,7 @@ GROUPS = {
     "feedback": "_feedback",
     "predict": "_predict",
     "serve": "_serve",
+    "loop": "_loop",
 }
 _OPTIONS_WITH_VALUES = {"--home", "--db-url", "--artifacts-url"}
 

@@ -8,7 +8,7 @@ weight``) and what was expected, whether the policy came from ``loopml.toml`` or
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
 from typing import Any
 
@@ -300,7 +300,17 @@ class LoopPolicy:
             if not isinstance(getattr(self, key), kind):
                 raise _fail(f"{w}.{key}", f"a {kind.__name__}", getattr(self, key))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # a mappingproxy does not pickle; policies travel to worker processes
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values["pipeline_params"] = dict(self.pipeline_params)
+        return (_policy_from_fields, (values,))
+
     @property
     def performance_metric(self) -> str:
         """The metric the performance trigger watches (the evaluation's by default)."""
         return self.triggers.performance_metric or self.evaluation.metric
+
+
+def _policy_from_fields(values: dict[str, Any]) -> LoopPolicy:
+    return LoopPolicy(**values)

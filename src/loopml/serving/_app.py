@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -24,6 +25,7 @@ from prometheus_client import (
 
 from loopml.core import PermissionDeniedError, Settings, ValidationError, now_ms
 from loopml.serving._deployments import Deployments
+from loopml.serving._lane import PredictLane, error_body
 from loopml.serving._predlog import PredictionLog
 from loopml.serving._predlog_record import PredictionRecord, new_prediction_id
 from loopml.serving._routing import route
@@ -87,8 +89,8 @@ class Runtime:
     async def call(
         self, model: LoadedModel, rows: list[dict[str, Any]], timeout_ms: int
     ) -> list[dict[str, Any]]:
-        loop = asyncio.get_running_loop()
-        work = loop.run_in_executor(self.executor, model.predict, rows)
+        # micro-batched with concurrent requests for the same version (see _batching)
+        work = model.batcher.submit(rows, self.executor, timeout_ms / 2000)
         return await asyncio.wait_for(work, timeout_ms / 1000)
 
 
@@ -253,40 +255,47 @@ def create_app(
     async def prometheus() -> Response:
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
-    @app.post("/v1/deployments/{name}/predict")
-    async def predict_endpoint(name: str, request: Request) -> dict[str, Any]:
-        """One record (an object) or many (a list); fields as the model's signature."""
+    async def handle_predict(name: str, raw: bytes) -> tuple[int, bytes]:
+        """The predict endpoint as (status, JSON body), for the lane and the route alike."""
         start, status = time.perf_counter(), 500
         try:
             if name != deployment_name:
                 status = 404
-                raise HTTPException(
-                    404, f"no deployment {name!r} here; this server serves {deployment_name!r}"
-                )
+                detail = f"no deployment {name!r} here; this server serves {deployment_name!r}"
+                return status, error_body(detail)
             state = rt.state
             if state is None:
                 status = 503
-                raise HTTPException(503, f"deployment {name!r} is not loaded yet")
+                return status, error_body(f"deployment {name!r} is not loaded yet")
             try:
-                body = await request.json()
-            except ValueError:
+                body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
                 status = 422
-                raise RequestValidationError(
-                    [{"loc": ["body"], "msg": "body is not valid JSON", "type": "json_invalid"}]
-                ) from None
+                invalid = {"loc": ["body"], "msg": "body is not valid JSON", "type": "json_invalid"}
+                return status, error_body([invalid])
             try:
                 answer = await predict(rt, metrics, holder["log"], state, body)
-            except RequestValidationError:
+            except RequestValidationError as exc:
                 status = 422
-                raise
+                return status, error_body(exc.errors())
             except HTTPException as exc:
                 status = exc.status_code
-                raise
+                return status, error_body(exc.detail)
             status = 200
-            return answer
+            return status, orjson.dumps(answer)
         finally:
             metrics.requests.labels(deployment_name, str(status)).inc()
             metrics.latency.labels(deployment_name).observe(time.perf_counter() - start)
+
+    @app.post("/v1/deployments/{name}/predict", response_model=None)
+    async def predict_endpoint(name: str, request: Request) -> Response:
+        """One record (an object) or many (a list); fields as the model's signature."""
+        # PredictLane answers these before FastAPI routes them; this route documents the
+        # endpoint in OpenAPI and serves it should a request reach FastAPI anyway.
+        status, content = await handle_predict(name, await request.body())
+        return Response(content, status_code=status, media_type="application/json")
+
+    app.add_middleware(PredictLane, handler=handle_predict)
 
     @app.post("/v1/deployments/{name}/feedback")
     async def feedback_endpoint(name: str, request: Request) -> dict[str, Any]:

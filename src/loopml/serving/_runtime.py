@@ -7,7 +7,11 @@ that reference in one assignment, so a request that took the old state finishes 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import contextlib
+import copy
+import functools
+import warnings
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -18,6 +22,7 @@ from pydantic import BaseModel, ConfigDict
 from loopml.core import Settings, ValidationError
 from loopml.registry import ModelRegistry
 from loopml.registry._onnx import input_layout, onnx_inputs
+from loopml.serving._batching import Batcher
 from loopml.serving._deployments import Deployment
 
 __all__ = ["LoadedModel", "ServingState", "load_state", "request_model", "validate_records"]
@@ -42,12 +47,25 @@ def python_type(dtype: str) -> type:
 
 @dataclass(frozen=True)
 class LoadedModel:
-    """One registered version, loaded: a scikit-learn-like model or an ONNX session."""
+    """One registered version, loaded: a scikit-learn-like model or an ONNX session.
+
+    ``matrix_model``, when set, is a shallow copy of ``model`` that takes a plain float
+    matrix (columns in signature order) instead of a DataFrame: scikit-learn checks a
+    DataFrame's column names on every call, which costs several times the prediction itself
+    on one row. It is set only when every input is numeric and a probe at load time gave the
+    same answers both ways (see :func:`matrix_copy`).
+    """
 
     ref: str
     model: Any
     inputs: tuple[dict[str, Any], ...]
     onnx_layout: tuple[dict[str, Any], ...] | None = None
+    matrix_model: Any = None
+    classes: tuple[Any, ...] | None = None  # an ONNX classifier's probability columns
+    batcher: Batcher = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "batcher", Batcher(self.predict))
 
     @property
     def columns(self) -> list[str]:
@@ -67,29 +85,84 @@ class LoadedModel:
 
     def predict(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """One ``{"prediction", "probabilities"?}`` per row (runs in a worker thread)."""
-        frame = self.frame(rows)
         if self.onnx_layout is not None:
-            return self._predict_onnx(frame)
-        labels = [_plain(v) for v in np.asarray(self.model.predict(frame)).tolist()]
-        out: list[dict[str, Any]] = [{"prediction": label} for label in labels]
-        classes = getattr(self.model, "classes_", None)
-        if classes is not None and hasattr(self.model, "predict_proba"):
-            proba = np.asarray(self.model.predict_proba(frame))
-            names = [str(_plain(c)) for c in np.asarray(classes).tolist()]
-            for item, row in zip(out, proba, strict=True):
-                item["probabilities"] = {n: float(p) for n, p in zip(names, row, strict=True)}
-        return out
+            return self._predict_onnx(rows)
+        if self.matrix_model is not None:
+            return answers(self.matrix_model, numeric_matrix(rows, self.columns))
+        return answers(self.model, self.frame(rows))
 
-    def _predict_onnx(self, frame: pd.DataFrame) -> list[dict[str, Any]]:
-        feed = onnx_inputs(list(self.onnx_layout or ()), frame)
+    def _predict_onnx(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        layout = list(self.onnx_layout or ())
+        if len(layout) == 1 and layout[0]["type"] == "float":  # one float tensor: no frame
+            feed = {layout[0]["name"]: numeric_matrix(rows, layout[0]["columns"], np.float32)}
+        else:
+            feed = onnx_inputs(layout, self.frame(rows))
         outputs = self.model.run(None, feed)
-        labels = np.asarray(outputs[0]).reshape(len(frame), -1)[:, 0].tolist()
+        labels = np.asarray(outputs[0]).reshape(len(rows), -1)[:, 0].tolist()
         out: list[dict[str, Any]] = [{"prediction": _plain(label)} for label in labels]
         if len(outputs) > 1 and len(outputs[1]) == len(out):
-            for item, probs in zip(out, outputs[1], strict=True):
-                if isinstance(probs, dict):
+            probabilities = outputs[1]
+            if isinstance(probabilities, np.ndarray) and self.classes is not None:
+                # the export's plain [rows, classes] tensor, in the signature's class order
+                names = [str(c) for c in self.classes]
+                for item, row in zip(out, probabilities.astype(float).tolist(), strict=True):
+                    item["probabilities"] = dict(zip(names, row, strict=True))
+                return out
+            for item, probs in zip(out, probabilities, strict=True):
+                if isinstance(probs, dict):  # a ZipMap output
                     item["probabilities"] = {str(k): float(v) for k, v in probs.items()}
         return out
+
+
+def numeric_matrix(
+    rows: list[dict[str, Any]], columns: list[str], dtype: Any = np.float64
+) -> np.ndarray[Any, Any]:
+    """The rows as a ``[rows, columns]`` float matrix; a missing or null value is NaN."""
+    return np.array([[row.get(c) for c in columns] for row in rows], dtype=dtype)
+
+
+def answers(model: Any, x: Any) -> list[dict[str, Any]]:
+    """``{"prediction", "probabilities"?}`` per row of ``x`` from a scikit-learn-like model."""
+    labels = [_plain(v) for v in np.asarray(model.predict(x)).tolist()]
+    out: list[dict[str, Any]] = [{"prediction": label} for label in labels]
+    classes = getattr(model, "classes_", None)
+    if classes is not None and hasattr(model, "predict_proba"):
+        proba = np.asarray(model.predict_proba(x)).tolist()
+        names = [str(_plain(c)) for c in np.asarray(classes).tolist()]
+        for item, row in zip(out, proba, strict=True):
+            item["probabilities"] = dict(zip(names, row, strict=True))
+    return out
+
+
+def matrix_copy(model: Any, inputs: tuple[dict[str, Any], ...]) -> Any:
+    """A shallow copy of ``model`` that answers a float matrix as it answers a DataFrame
+    of the same rows, or None (some input is not numeric, the model needs column names,
+    it warns, or a probe row answers differently).
+
+    The copy forgets ``feature_names_in_`` (the trees, coefficients, ... stay shared), so
+    scikit-learn neither checks names nor warns that the matrix has none.
+    """
+    if not all(python_type(c.get("dtype", "")) in (float, int) for c in inputs):
+        return None
+    names = [str(c["name"]) for c in inputs]
+    fitted = getattr(model, "feature_names_in_", None)
+    if fitted is not None and [str(n) for n in np.asarray(fitted).tolist()] != names:
+        return None
+    twin = copy.copy(model)
+    with contextlib.suppress(AttributeError):
+        del twin.feature_names_in_
+    probes = [dict.fromkeys(names, 0.0), dict.fromkeys(names, 1.0)]
+    dtypes = {str(c["name"]): python_type(c.get("dtype", "")) for c in inputs}
+    frame = pd.DataFrame(probes, columns=names).astype(
+        {n: "int64" if dtypes[n] is int else "float64" for n in names}
+    )
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            same = answers(twin, numeric_matrix(probes, names)) == answers(model, frame)
+    except Exception:
+        return None
+    return twin if same and not seen else None
 
 
 @dataclass(frozen=True)
@@ -104,6 +177,14 @@ class ServingState:
     @property
     def revision(self) -> int:
         return self.deployment.revision
+
+    @functools.cached_property
+    def fields(self) -> tuple[tuple[str, type, bool], ...]:
+        """Each input's name, request field type and whether it may be null."""
+        return tuple(
+            (str(c["name"]), python_type(c.get("dtype", "")), bool(c.get("nullable")))
+            for c in self.inputs
+        )
 
 
 def request_model(name: str, inputs: list[dict[str, Any]]) -> type[BaseModel]:
@@ -153,13 +234,62 @@ def load_state(
                 raise ValidationError(f"{version.ref} records no input signature: cannot serve it")
             if spec.onnx:
                 layout = tuple(input_layout(version.signature))
-                models[ref] = LoadedModel(ref, registry.load_onnx(ref), inputs, layout)
+                outputs = version.signature.get("outputs") or {}
+                classes = outputs.get("classes") if isinstance(outputs, dict) else None
+                models[ref] = LoadedModel(
+                    ref,
+                    registry.load_onnx(ref),
+                    inputs,
+                    layout,
+                    classes=None if classes is None else tuple(classes),
+                )
             else:
-                models[ref] = LoadedModel(ref, registry.load(ref), inputs)
+                model = registry.load(ref)
+                models[ref] = LoadedModel(
+                    ref, model, inputs, matrix_model=matrix_copy(model, inputs)
+                )
     primary = models[spec.served()[0]]
     return ServingState(
         deployment, models, request_model(deployment.name, list(primary.inputs)), primary.inputs
     )
+
+
+_MISSING = object()
+
+
+def _plain_record(item: Any, fields: tuple[tuple[str, type, bool], ...]) -> dict[str, Any] | None:
+    """The record pydantic would give for ``item`` when every field is plainly right (a
+    float or int for a float, an int for an int, a bool, a str, or null where allowed);
+    None for anything else, which pydantic then decides, with its errors.
+
+    It gives what ``model_dump`` gives: signature fields in order (ints made floats for float
+    fields, a missing nullable field as None), then the other fields as sent.
+    """
+    if type(item) is not dict:
+        return None
+    out: dict[str, Any] = {}
+    for name, kind, nullable in fields:
+        value = item.get(name, _MISSING)
+        got = type(value)
+        if got is kind:
+            pass
+        elif kind is float and got is int:
+            if abs(value) > _EXACT_INT:  # pydantic's word on what a huge int becomes
+                return None
+            value = float(value)
+        elif nullable and (value is None or value is _MISSING):
+            value = None
+        else:
+            return None
+        out[name] = value
+    if len(out) != len(item) or any(name not in item for name in out):
+        for name, value in item.items():
+            if name not in out:
+                out[name] = value
+    return out
+
+
+_EXACT_INT = 2**53
 
 
 def validate_records(state: ServingState, body: Any) -> tuple[list[dict[str, Any]], list[Any]]:
@@ -174,7 +304,12 @@ def validate_records(state: ServingState, body: Any) -> tuple[list[dict[str, Any
     errors: list[Any] = []
     if many and not items:
         return [], [{"loc": ["body"], "msg": "expected at least one record", "type": "too_short"}]
+    fields = state.fields
     for index, item in enumerate(items):
+        fast = _plain_record(item, fields)
+        if fast is not None:
+            records.append(fast)
+            continue
         where: list[Any] = ["body", index] if many else ["body"]
         try:
             records.append(state.request_model.model_validate(item).model_dump())
