@@ -1,13 +1,17 @@
-"""``loopml models ...`` and ``loopml lineage model``: the registry from the command line."""
+"""``loopml models ...``, ``loopml lineage model`` and ``lineage prediction``: the registry
+from the command line, and where a model or a prediction came from."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree
 
 from loopml.cli._app import app, settings_from
 from loopml.cli._output import console, err_console, format_ms, print_json, to_jsonable
@@ -25,9 +29,14 @@ from loopml.registry import (
 models_app = typer.Typer(
     help="Models: register, alias, gate, approve, promote, document.", no_args_is_help=True
 )
-lineage_app = typer.Typer(help="Lineage: where a model came from.", no_args_is_help=True)
+lineage_app = typer.Typer(
+    help="Lineage: where a model or a prediction came from.", no_args_is_help=True
+)
 app.add_typer(models_app, name="models")
 app.add_typer(lineage_app, name="lineage")
+
+if TYPE_CHECKING:
+    from loopml.serving import PredictionLineage
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print JSON for scripts.")]
 Ref = Annotated[str, typer.Argument(help="NAME@VERSION, NAME@ALIAS or NAME (newest).")]
@@ -371,3 +380,79 @@ def lineage_model(ctx: typer.Context, ref: Ref, json_: JsonFlag = False) -> None
         print_json(chain)
         return
     console.print(render_lineage(chain), markup=False, highlight=False)
+
+
+SHOWN_PARAMS = 6
+
+
+def _params_summary(params: dict[str, str]) -> str:
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(params.items())[:SHOWN_PARAMS])
+    more = len(params) - SHOWN_PARAMS
+    return (shown or "-") + (f" (+{more} more)" if more > 0 else "")
+
+
+def _prediction_tree(lineage: PredictionLineage) -> Tree:
+    """prediction -> version -> run -> (pipeline run, datasets, commit), as a Rich tree."""
+    record = lineage.prediction
+    revision = lineage.deployment_revision
+    head = (
+        f"prediction {record.prediction_id} at {format_ms(record.ts_ms)} on "
+        f"{record.deployment} (revision {revision if revision is not None else 'unknown'}), "
+        f"{record.latency_ms:.1f} ms"
+    )
+    if record.fallback:
+        head += f"; fallback, answered by {lineage.answered_by or 'the fallback'}"
+    if record.shadow:
+        head += "; shadow (not returned to the caller)"
+    tree = Tree(Text(head))
+    tree.add(Text(f"inputs {json.dumps(record.inputs)} -> output {json.dumps(record.output)}"))
+    model = lineage.model
+    then = ", ".join(model.aliases_then) or "-"
+    now = ", ".join(model.aliases_now) or "-"
+    version = tree.add(
+        Text(
+            f"model version {model.ref} ({model.flavor}, {model.artifact}); "
+            f"aliases then: {then}; now: {now}"
+        )
+    )
+    run = lineage.run
+    parent = version
+    if run is None:
+        version.add(Text("no tracking run recorded"))
+    else:
+        parent = version.add(
+            Text(f"run {run.id} {run.name} in experiment {run.experiment or '?'} ({run.status})")
+        )
+        parent.add(Text(f"params: {_params_summary(run.params)}"))
+    if lineage.pipeline_run:
+        pipe = lineage.pipeline_run
+        parent.add(Text(f"pipeline run {pipe['id']} of {pipe['pipeline']} ({pipe['status']})"))
+    for data in lineage.datasets:
+        split = f", split {data.split['name']}" if data.split else ""
+        rows = f"{data.rows} rows, " if data.rows is not None else ""
+        parent.add(Text(f"dataset {data.ref} ({rows}{data.digest}){split}"))
+    if not lineage.datasets:
+        parent.add(Text("no dataset version recorded (trained on an in-memory frame)"))
+    commit = f"git commit {lineage.code_version or 'unknown'}"
+    if run is not None and run.git_branch:
+        commit += f" on {run.git_branch}"
+    if run is not None and run.git_dirty:
+        commit += f" with uncommitted changes ({run.diff_digest or 'digest unknown'})"
+    parent.add(Text(commit))
+    return tree
+
+
+@lineage_app.command("prediction")
+def lineage_prediction(
+    ctx: typer.Context,
+    prediction_id: Annotated[str, typer.Argument(help="The prediction id the server returned.")],
+    json_: JsonFlag = False,
+) -> None:
+    """The chain: prediction -> model version -> run -> dataset versions -> git commit."""
+    from loopml.serving import trace_prediction
+
+    lineage = trace_prediction(settings_from(ctx), prediction_id)
+    if json_:
+        print_json(lineage.to_dict())
+        return
+    console.print(_prediction_tree(lineage), highlight=False)
