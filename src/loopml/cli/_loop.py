@@ -12,8 +12,9 @@ from loopml.cli._output import console, err_console, format_ms, print_json
 from loopml.loop import Decision, LoopController, TickReport
 
 loop_app = typer.Typer(
-    help="The loop controller: policies in loopml.toml [loop.<deployment>]; it retrains, "
-    "canaries, promotes or rolls back on its own, and records every decision.",
+    help="The loop controller: with a policy per deployment (loopml.toml, table "
+    "loop.DEPLOYMENT) it retrains, canaries, promotes or rolls back on its own, and records "
+    "every decision.",
     no_args_is_help=True,
 )
 app.add_typer(loop_app, name="loop")
