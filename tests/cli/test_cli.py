@@ -74,14 +74,6 @@ def test_runs_show_and_compare(home: Path) -> None:
     assert code == 0 and "params.lr" in out and "metrics.acc" in out
 
 
-def test_demo_runs_the_quickstart(tmp_path: Path) -> None:
-    code, out = _invoke(tmp_path / "demo", "demo", "--epochs", "2")
-    assert code == 0, out
-    assert "What this showed" in out
-    runs = Client(load_settings(home=tmp_path / "demo")).search_runs("quickstart")
-    assert len(runs) == 7  # the sweep and its six children
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [
