@@ -8,18 +8,34 @@ from typing import Annotated, Any
 import typer
 
 from loopml.cli._app import app, settings_from
-from loopml.core import load_settings
+from loopml.core import Settings, load_settings
 
 _DEPLOYMENT_ENV = "LOOPML_SERVE_DEPLOYMENT"
 _DURABLE_ENV = "LOOPML_SERVE_DURABLE_LOG"
+_MONITORING_ENV = "LOOPML_SERVE_MONITORING"
+
+
+def _collectors(settings: Settings, deployment: str, enabled: bool) -> list[Any]:
+    """Monitoring's collector for /metrics: the latest stored report's samples and the
+    deployment's firing alerts (serving itself never imports monitoring)."""
+    if not enabled:
+        return []
+    from loopml.monitoring import MonitoringCollector
+
+    return [MonitoringCollector(settings, deployment)]
 
 
 def app_from_env() -> Any:
     """The app factory each uvicorn worker process calls (with ``--workers`` above 1)."""
     from loopml.serving import create_app
 
-    durable = os.environ.get(_DURABLE_ENV, "1") == "1"
-    return create_app(load_settings(), os.environ[_DEPLOYMENT_ENV], durable_log=durable)
+    settings, deployment = load_settings(), os.environ[_DEPLOYMENT_ENV]
+    return create_app(
+        settings,
+        deployment,
+        durable_log=os.environ.get(_DURABLE_ENV, "1") == "1",
+        collectors=_collectors(settings, deployment, os.environ.get(_MONITORING_ENV, "1") == "1"),
+    )
 
 
 @app.command("serve")
@@ -34,6 +50,13 @@ def serve(
         typer.Option(
             "--durable-log/--no-durable-log",
             help="Respond only once each prediction is fsynced to the log (default).",
+        ),
+    ] = True,
+    monitoring: Annotated[
+        bool,
+        typer.Option(
+            "--monitoring/--no-monitoring",
+            help="Expose the latest monitoring report and firing alerts on /metrics (default).",
         ),
     ] = True,
 ) -> None:
@@ -51,7 +74,9 @@ def serve(
         "log_level": "info",
     }
     if workers == 1:
-        uvicorn.run(create_app(settings, deployment, durable_log=durable_log), **options)
+        collectors = _collectors(settings, deployment, monitoring)
+        served = create_app(settings, deployment, durable_log=durable_log, collectors=collectors)
+        uvicorn.run(served, **options)
         return
     os.environ.update(
         {
@@ -60,6 +85,7 @@ def serve(
             "LOOPML_ARTIFACTS_URL": str(settings.artifacts_url),
             _DEPLOYMENT_ENV: deployment,
             _DURABLE_ENV: "1" if durable_log else "0",
+            _MONITORING_ENV: "1" if monitoring else "0",
         }
     )
     uvicorn.run("loopml.cli._serve:app_from_env", factory=True, workers=workers, **options)

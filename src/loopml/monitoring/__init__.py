@@ -1,17 +1,37 @@
 """Monitoring: data and prediction drift, late-label performance, operations, reports, alerts."""
 
+from loopml.monitoring._alert_service import AlertDelivery, AlertEvent, Alerts, event_name
+from loopml.monitoring._alerts import Alert, AlertChange, AlertTransition
 from loopml.monitoring._drift import compute_drift, detect_drift
 from loopml.monitoring._drift_model import DriftResult, DriftThresholds, FeatureDrift, FeatureRule
+from loopml.monitoring._prometheus import MonitoringCollector, prometheus_rules
 from loopml.monitoring._reference import reference_profile
+from loopml.monitoring._rules import DEFAULT_RULES, AlertRule, load_rules
 from loopml.monitoring._sketch import DriftSketch
+from loopml.monitoring._webhook import Delivery, WebhookSender, slack_payload
 
 __all__ = [
+    "DEFAULT_RULES",
+    "Alert",
+    "AlertChange",
+    "AlertDelivery",
+    "AlertEvent",
+    "AlertRule",
+    "AlertTransition",
+    "Alerts",
+    "Delivery",
     "DriftResult",
     "DriftSketch",
     "DriftThresholds",
     "FeatureDrift",
     "FeatureRule",
+    "MonitoringCollector",
+    "WebhookSender",
     "compute_drift",
     "detect_drift",
+    "event_name",
+    "load_rules",
+    "prometheus_rules",
     "reference_profile",
+    "slack_payload",
 ]
