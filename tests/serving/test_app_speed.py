@@ -120,6 +120,11 @@ def test_onnx_deployment_answers_as_scikit_learn(sqlite_settings: Settings) -> N
             assert many.status_code == 200 and one.status_code == 200, many.text
             served[name] = many.json()["predictions"]
             assert one.json()["predictions"][0]["prediction"] == served[name][0]["prediction"]
+    with ModelRegistry(sqlite_settings) as registry:
+        model = registry.load(ref)
+    # a forest's label comes from the same call as its probabilities: still predict()'s
+    expected = model.predict(pd.DataFrame(rows)).tolist()
+    assert [item["prediction"] for item in served["rf-sklearn"]] == expected
     for ours, theirs in zip(served["rf-onnx"], served["rf-sklearn"], strict=True):
         assert ours["prediction"] == theirs["prediction"]
         assert set(ours["probabilities"]) == set(theirs["probabilities"]) == {"0", "1"}

@@ -7,10 +7,7 @@ that reference in one assignment, so a request that took the old state finishes 
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import functools
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,25 +21,9 @@ from loopml.registry import ModelRegistry
 from loopml.registry._onnx import input_layout, onnx_inputs
 from loopml.serving._batching import Batcher
 from loopml.serving._deployments import Deployment
+from loopml.serving._scoring import answers, matrix_copy, numeric_matrix, plain, python_type
 
 __all__ = ["LoadedModel", "ServingState", "load_state", "request_model", "validate_records"]
-
-
-def _plain(value: Any) -> Any:
-    """A JSON value from a numpy scalar (or the value itself)."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def python_type(dtype: str) -> type:
-    """The request field type for a pandas dtype name of the signature."""
-    name = str(dtype).lower()
-    if name.startswith("bool"):
-        return bool
-    if name.startswith(("int", "uint")):
-        return int
-    if name.startswith("float"):
-        return float
-    return str
 
 
 @dataclass(frozen=True)
@@ -99,7 +80,7 @@ class LoadedModel:
             feed = onnx_inputs(layout, self.frame(rows))
         outputs = self.model.run(None, feed)
         labels = np.asarray(outputs[0]).reshape(len(rows), -1)[:, 0].tolist()
-        out: list[dict[str, Any]] = [{"prediction": _plain(label)} for label in labels]
+        out: list[dict[str, Any]] = [{"prediction": plain(label)} for label in labels]
         if len(outputs) > 1 and len(outputs[1]) == len(out):
             probabilities = outputs[1]
             if isinstance(probabilities, np.ndarray) and self.classes is not None:
@@ -112,57 +93,6 @@ class LoadedModel:
                 if isinstance(probs, dict):  # a ZipMap output
                     item["probabilities"] = {str(k): float(v) for k, v in probs.items()}
         return out
-
-
-def numeric_matrix(
-    rows: list[dict[str, Any]], columns: list[str], dtype: Any = np.float64
-) -> np.ndarray[Any, Any]:
-    """The rows as a ``[rows, columns]`` float matrix; a missing or null value is NaN."""
-    return np.array([[row.get(c) for c in columns] for row in rows], dtype=dtype)
-
-
-def answers(model: Any, x: Any) -> list[dict[str, Any]]:
-    """``{"prediction", "probabilities"?}`` per row of ``x`` from a scikit-learn-like model."""
-    labels = [_plain(v) for v in np.asarray(model.predict(x)).tolist()]
-    out: list[dict[str, Any]] = [{"prediction": label} for label in labels]
-    classes = getattr(model, "classes_", None)
-    if classes is not None and hasattr(model, "predict_proba"):
-        proba = np.asarray(model.predict_proba(x)).tolist()
-        names = [str(_plain(c)) for c in np.asarray(classes).tolist()]
-        for item, row in zip(out, proba, strict=True):
-            item["probabilities"] = dict(zip(names, row, strict=True))
-    return out
-
-
-def matrix_copy(model: Any, inputs: tuple[dict[str, Any], ...]) -> Any:
-    """A shallow copy of ``model`` that answers a float matrix as it answers a DataFrame
-    of the same rows, or None (some input is not numeric, the model needs column names,
-    it warns, or a probe row answers differently).
-
-    The copy forgets ``feature_names_in_`` (the trees, coefficients, ... stay shared), so
-    scikit-learn neither checks names nor warns that the matrix has none.
-    """
-    if not all(python_type(c.get("dtype", "")) in (float, int) for c in inputs):
-        return None
-    names = [str(c["name"]) for c in inputs]
-    fitted = getattr(model, "feature_names_in_", None)
-    if fitted is not None and [str(n) for n in np.asarray(fitted).tolist()] != names:
-        return None
-    twin = copy.copy(model)
-    with contextlib.suppress(AttributeError):
-        del twin.feature_names_in_
-    probes = [dict.fromkeys(names, 0.0), dict.fromkeys(names, 1.0)]
-    dtypes = {str(c["name"]): python_type(c.get("dtype", "")) for c in inputs}
-    frame = pd.DataFrame(probes, columns=names).astype(
-        {n: "int64" if dtypes[n] is int else "float64" for n in names}
-    )
-    try:
-        with warnings.catch_warnings(record=True) as seen:
-            warnings.simplefilter("always")
-            same = answers(twin, numeric_matrix(probes, names)) == answers(model, frame)
-    except Exception:
-        return None
-    return twin if same and not seen else None
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,98 @@
+"""Scoring helpers for the app's hot path: numeric records as a float matrix, a model's
+answers, and the matrix-taking copy of a model (see ``LoadedModel.matrix_model``)."""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["answers", "matrix_copy", "numeric_matrix", "plain", "python_type"]
+
+
+def plain(value: Any) -> Any:
+    """A JSON value from a numpy scalar (or the value itself)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def python_type(dtype: str) -> type:
+    """The request field type for a pandas dtype name of the signature."""
+    name = str(dtype).lower()
+    if name.startswith("bool"):
+        return bool
+    if name.startswith(("int", "uint")):
+        return int
+    if name.startswith("float"):
+        return float
+    return str
+
+
+def numeric_matrix(
+    rows: list[dict[str, Any]], columns: list[str], dtype: Any = np.float64
+) -> np.ndarray[Any, Any]:
+    """The rows as a ``[rows, columns]`` float matrix; a missing or null value is NaN."""
+    return np.array([[row.get(c) for c in columns] for row in rows], dtype=dtype)
+
+
+# Classifiers whose ``predict`` is, by its own code, ``classes_[argmax(predict_proba)]``
+# (single output): for these exact types one call gives both answers.
+_PREDICT_IS_ARGMAX = {
+    ("sklearn.ensemble._forest", "RandomForestClassifier"),
+    ("sklearn.ensemble._forest", "ExtraTreesClassifier"),
+}
+
+
+def answers(model: Any, x: Any) -> list[dict[str, Any]]:
+    """``{"prediction", "probabilities"?}`` per row of ``x`` from a scikit-learn-like model."""
+    kind = (type(model).__module__, type(model).__qualname__)
+    classes = getattr(model, "classes_", None)
+    if kind in _PREDICT_IS_ARGMAX and getattr(model, "n_outputs_", 0) == 1:
+        matrix = np.asarray(model.predict_proba(x))
+        predicted = np.asarray(classes).take(np.argmax(matrix, axis=1), axis=0)
+        proba: list[Any] | None = matrix.tolist()
+    else:
+        predicted = np.asarray(model.predict(x))
+        proba = None
+        if classes is not None and hasattr(model, "predict_proba"):
+            proba = np.asarray(model.predict_proba(x)).tolist()
+    out: list[dict[str, Any]] = [{"prediction": plain(v)} for v in predicted.tolist()]
+    if proba is not None and classes is not None:
+        names = [str(plain(c)) for c in np.asarray(classes).tolist()]
+        for item, row in zip(out, proba, strict=True):
+            item["probabilities"] = dict(zip(names, row, strict=True))
+    return out
+
+
+def matrix_copy(model: Any, inputs: tuple[dict[str, Any], ...]) -> Any:
+    """A shallow copy of ``model`` that answers a float matrix as it answers a DataFrame
+    of the same rows, or None (some input is not numeric, the model needs column names,
+    it warns, or a probe row answers differently).
+
+    The copy forgets ``feature_names_in_`` (the trees, coefficients, ... stay shared), so
+    scikit-learn neither checks names nor warns that the matrix has none.
+    """
+    if not all(python_type(c.get("dtype", "")) in (float, int) for c in inputs):
+        return None
+    names = [str(c["name"]) for c in inputs]
+    fitted = getattr(model, "feature_names_in_", None)
+    if fitted is not None and [str(n) for n in np.asarray(fitted).tolist()] != names:
+        return None
+    twin = copy.copy(model)
+    with contextlib.suppress(AttributeError):
+        del twin.feature_names_in_
+    probes = [dict.fromkeys(names, 0.0), dict.fromkeys(names, 1.0)]
+    dtypes = {str(c["name"]): python_type(c.get("dtype", "")) for c in inputs}
+    frame = pd.DataFrame(probes, columns=names).astype(
+        {n: "int64" if dtypes[n] is int else "float64" for n in names}
+    )
+    try:
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            same = answers(twin, numeric_matrix(probes, names)) == answers(model, frame)
+    except Exception:
+        return None
+    return twin if same and not seen else None
