@@ -34,6 +34,7 @@ GROUPS = {
     "rollback": "_deployments",
     "feedback": "_feedback",
     "predict": "_predict",
+    "monitor": "_monitor",
     "predictions": "_predictions",
     "serve": "_serve",
     "loop": "_loop",

@@ -45,6 +45,10 @@ __all__ = [
     "metrics",
     "model_aliases",
     "model_versions",
+    "monitor_reports",
+    "monitor_segments",
+    "monitor_states",
+    "monitor_windows",
     "params",
     "pipeline_runs",
     "prediction_segments",
@@ -536,6 +540,64 @@ alert_transitions = Table(
     Column("actor", String(128), nullable=False),
     Column("ts_ms", BigInteger, nullable=False),
     Index("ix_alert_transitions_alert", "alert_id", "id"),
+)
+
+# Monitoring (0007): one state per deployment and window spec ("1h", "10000rows") with its
+# watermark; the log segments it has read (each with the monitor's compact join index of
+# that segment, a blob, for late labels); one row per window with its mergeable counts; the
+# stored reports. ``version`` guards a pass against a concurrent one (optimistic locking).
+monitor_states = Table(
+    "monitor_states",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("deployment", String(128), nullable=False),
+    Column("window_spec", String(32), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("segments", BigInteger, nullable=False),
+    Column("last_ts_ms", BigInteger, nullable=True),
+    Column("labels_ms", BigInteger, nullable=True),
+    Column("prediction_refs", Text, nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+    UniqueConstraint("deployment", "window_spec", name="uq_monitor_states_window"),
+)
+
+monitor_segments = Table(
+    "monitor_segments",
+    metadata,
+    Column("state_id", String(32), ForeignKey("monitor_states.id"), primary_key=True),
+    Column("digest", String(80), primary_key=True),
+    Column("first_id", String(64), nullable=False),
+    Column("last_id", String(64), nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("index_digest", String(80), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Index("ix_monitor_segments_ids", "state_id", "first_id", "last_id"),
+)
+
+monitor_windows = Table(
+    "monitor_windows",
+    metadata,
+    Column("state_id", String(32), ForeignKey("monitor_states.id"), primary_key=True),
+    Column("window_index", BigInteger, primary_key=True, autoincrement=False),
+    Column("start_ms", BigInteger, nullable=False),
+    Column("end_ms", BigInteger, nullable=False),
+    Column("rows", BigInteger, nullable=False),
+    Column("sketch", Text, nullable=False),
+    Column("labels_digest", String(80), nullable=True),
+    Column("performance", Text, nullable=False),
+    Column("updated_ms", BigInteger, nullable=False),
+)
+
+monitor_reports = Table(
+    "monitor_reports",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("deployment", String(128), nullable=False),
+    Column("window_spec", String(32), nullable=False),
+    Column("created_ms", BigInteger, nullable=False),
+    Column("report", Text, nullable=False),
+    Index("ix_monitor_reports_deployment", "deployment", "created_ms"),
 )
 
 # -- loop: the controller's decisions, its per-deployment state, its leader lease ------

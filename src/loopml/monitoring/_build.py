@@ -1,0 +1,138 @@
+"""Reports from stored windows: operations from the counts, data drift from each version's
+sketch against its training profile, prediction drift against the version's reference
+window, performance as the last label pass left it.
+
+Prediction drift needs a reference for what a version's answers looked like: the
+registry stores no predictions on training data, so the reference is the version's own
+first complete window with at least :data:`MIN_REFERENCE_ROWS` model answers, frozen in
+the state once chosen. Until one exists the version has no prediction drift.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from loopml.core import new_id, now_ms
+from loopml.monitoring import _drift_link
+from loopml.monitoring._operations import LATENCY_QUANTILES
+from loopml.monitoring._predictions import PredictionCounts, prediction_drift
+from loopml.monitoring._report import MonitorReport, VersionWindow, WindowReport
+from loopml.monitoring._state import MonitorState, windows_of
+from loopml.monitoring._versions import VersionCache
+from loopml.monitoring._window_state import WindowState
+from loopml.monitoring._windows import WindowSpec
+from loopml.store import MetadataStore
+
+if TYPE_CHECKING:
+    from loopml.monitoring._monitor import PassStats
+
+__all__ = ["MIN_REFERENCE_ROWS", "build_report", "choose_references"]
+
+MIN_REFERENCE_ROWS = 100
+_REFERENCE_SCAN = 200  # windows looked at per version and pass while none qualifies
+
+
+def _complete(window: WindowState, spec: WindowSpec, newest: int, now: int) -> bool:
+    if spec.rows is not None:
+        return window.rows >= spec.rows
+    return window.index < newest or window.end_ms <= now
+
+
+def choose_references(
+    store: MetadataStore, state: MonitorState, spec: WindowSpec, refs: set[str]
+) -> None:
+    """Freeze a prediction-drift reference window for each version in ``refs`` lacking one."""
+    now = now_ms()
+    for ref in sorted(refs - set(state.prediction_refs)):
+        found = windows_of(store, state.id, containing=ref)[:_REFERENCE_SCAN]
+        if not found:
+            continue
+        newest = found[-1].index
+        for window in found:
+            counts = window.versions[ref].predictions if ref in window.versions else None
+            if counts is None or counts.total < MIN_REFERENCE_ROWS:
+                continue
+            if _complete(window, spec, newest, now):
+                state.prediction_refs[ref] = {"window": window.index, "counts": counts.to_dict()}
+                break
+
+
+def _version_window(
+    ref: str, window: WindowState, versions: VersionCache, references: dict[str, Any]
+) -> VersionWindow:
+    sketch = window.versions[ref]
+    ops = sketch.ops
+    info = versions.get(ref)
+    perf = window.performance.get(ref, {})
+    labelled = int(perf.get("labelled", 0))
+    answered = ops.rows - ops.fallbacks
+    drift = None
+    if info.profile is not None and sketch.drift is not None and sketch.drift.rows:
+        drift = _drift_link.compute(info.profile, sketch.drift)
+    reference = references.get(ref)
+    predicted = None
+    if reference is not None:
+        predicted = prediction_drift(
+            PredictionCounts.from_dict(reference["counts"]), sketch.predictions
+        )
+    latency = {str(q): ops.quantile(q) for q in LATENCY_QUANTILES}
+    return VersionWindow(
+        model_version=ref,
+        rows=ops.rows,
+        shadow_rows=ops.shadow_rows,
+        fallbacks=ops.fallbacks,
+        errors=ops.errors,
+        latency_ms={k: v for k, v in latency.items() if v is not None},
+        error_rate=ops.error_rate,
+        fallback_rate=ops.fallback_rate,
+        labelled=labelled,
+        label_coverage=labelled / answered if answered > 0 else None,
+        performance=dict(perf.get("metrics", {})),
+        data_drift=drift,
+        prediction_drift=predicted,
+        prediction_reference=None if reference is None else int(reference["window"]),
+    )
+
+
+def build_report(
+    store: MetadataStore,
+    state: MonitorState,
+    spec: WindowSpec,
+    versions: VersionCache,
+    history: int,
+    stats: PassStats,
+) -> MonitorReport:
+    """The report of the ``history`` newest windows of ``state``."""
+    now = now_ms()
+    stored = windows_of(store, state.id, last=history)
+    newest = stored[-1].index if stored else 0
+    reports = []
+    for window in stored:
+        found = [
+            _version_window(ref, window, versions, state.prediction_refs)
+            for ref in sorted(window.versions)
+        ]
+        answering = [v for v in found if v.rows > v.shadow_rows]
+        main = max(answering, key=lambda v: (v.rows - v.shadow_rows, v.model_version), default=None)
+        reports.append(
+            WindowReport(
+                index=window.index,
+                start_ms=window.start_ms,
+                end_ms=window.end_ms,
+                rows=window.rows,
+                complete=_complete(window, spec, newest, now),
+                versions=found,
+                main_version=None if main is None else main.model_version,
+            )
+        )
+    return MonitorReport(
+        id=new_id(),
+        deployment=state.deployment,
+        window=spec.text,
+        created_ms=now,
+        windows=reports,
+        rows_read=stats.rows_read,
+        segments_read=stats.segments_read,
+        labels_read=stats.labels_read,
+        rows_total=state.rows,
+    )
