@@ -10,7 +10,6 @@ never saw, canary it, promote it or roll it back.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from loopml.loop import (
     Sample,
     Triggers,
 )
+from loopml.monitoring import Monitor
 
 __all__ = ["DemoLoop", "TickRecord", "demo_policy"]
 
@@ -85,17 +85,6 @@ class TickRecord:
     decisions: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _monitor(settings: Settings) -> Any:
-    """The monitor service, or None while this checkout's ``loopml.monitoring`` has none.
-
-    The monitor service is being built beside the demo; until it lands the controller
-    sees no samples, its triggers stay quiet and the loop serves the first model.
-    """
-    monitoring = importlib.import_module("loopml.monitoring")
-    monitor_class = getattr(monitoring, "Monitor", None)
-    return None if monitor_class is None else monitor_class(settings)
-
-
 class _LatestSamples:
     """The controller's sample source: the report the monitor made this tick."""
 
@@ -113,7 +102,7 @@ class DemoLoop:
         self.policy = policy
         self.window = window
         self.now_ms = 0
-        self.monitor = _monitor(settings)
+        self.monitor = Monitor(settings)
         self._source = _LatestSamples()
         self.controller = LoopController(
             settings, policies=[policy], samples=self._source, clock=lambda: self.now_ms
@@ -123,16 +112,13 @@ class DemoLoop:
 
     def close(self) -> None:
         self.controller.close()
-        if self.monitor is not None:
-            self.monitor.close()
+        self.monitor.close()
 
     def tick(self, clock: dt.datetime) -> TickRecord:
         self.now_ms = int(clock.replace(tzinfo=dt.UTC).timestamp() * 1000)
         deployment = self.policy.deployment
         started = time.perf_counter()
-        samples: list[Sample] = []
-        if self.monitor is not None:
-            samples = list(self.monitor.report(deployment, window=self.window).samples())
+        samples: list[Sample] = list(self.monitor.report(deployment, window=self.window).samples())
         self._source.latest[deployment] = samples
         self.seconds["monitor"] += time.perf_counter() - started
         started = time.perf_counter()
