@@ -22,7 +22,6 @@ datetimes in epoch seconds) as Arrow batches, so memory stays bounded.
 from __future__ import annotations
 
 import os
-import warnings
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -68,9 +67,11 @@ def sorted_counts(ordered: _Floats, edges: list[float]) -> tuple[_Ints, _Floats]
     on the right, the first also holding its left edge (as :class:`~loopml.data.Histogram`)."""
     inner = np.asarray(edges[1:-1], dtype=np.float64)
     bounds = np.concatenate(([0], np.searchsorted(ordered, inner, side="right"), [len(ordered)]))
-    running = np.concatenate(([0.0], np.cumsum(ordered)))
     counts: _Ints = np.diff(bounds)
-    sums: _Floats = np.diff(running[bounds])
+    sums: _Floats = np.zeros(len(counts))
+    filled = counts > 0
+    if filled.any():  # reduceat runs each segment to the next start: skip the empty ones
+        sums[filled] = np.add.reduceat(ordered, bounds[:-1][filled])
     return counts, sums
 
 
@@ -80,12 +81,17 @@ def _parallel(function: Callable[..., _R], *args: Iterable[Any]) -> list[_R]:
         return list(pool.map(function, *args))
 
 
+def _relation(con: Any, sql: str) -> Any:
+    """``sql`` as a lazy DuckDB relation, which streams Arrow batches (``execute`` would
+    materialise the whole result first, and copy it)."""
+    # con.sql() refuses to run while an execute() result is unfinished, as the profile's
+    # one-row aggregates leave theirs: finish it with an empty fetch
+    con.execute("SELECT 1 WHERE false").fetchall()
+    return con.sql(sql)
+
+
 def _arrow(con: Any, sql: str) -> pa.Table:
-    with warnings.catch_warnings():
-        # DuckDB warns that Arrow output of execute() copies; con.sql() would refuse to
-        # run while the profile's earlier one-row results are still open.
-        warnings.simplefilter("ignore", UserWarning)
-        table: pa.Table = con.execute(sql).to_arrow_table()
+    table: pa.Table = _relation(con, sql).to_arrow_table()
     return table
 
 
@@ -118,10 +124,7 @@ def fine_histograms(
     del sample, ordered
     totals = [np.zeros(len(e) - 1, dtype=np.int64) for e in edges]
     sums = [np.zeros(len(e) - 1, dtype=np.float64) for e in edges]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        reader = con.execute(sql).to_arrow_reader(BATCH_ROWS)
-    for batch in reader:
+    for batch in _relation(con, sql).to_arrow_reader(BATCH_ROWS):
         ordered = _parallel(_sorted_values, batch.columns)
         counted = _parallel(sorted_counts, ordered, edges)
         for total, summed, (counts, bin_sums) in zip(totals, sums, counted, strict=True):

@@ -10,9 +10,10 @@ Numeric features are compared on bins whose edges the reference profile stored:
   every fine edge and just below the reference's minimum. Between two edges the
   gap can grow by at most the larger share of one bin, so the statistic is exact
   up to about one fine bin (0.1% of the reference with 1,000 fine bins) and never
-  above the exact value. The p-value is the two-sided asymptotic one of
-  ``scipy.stats.ks_2samp(method="asymp")``: the Kolmogorov distribution at the
-  effective sample size ``n m / (n + m)``.
+  above the exact value. The p-value is two-sided: the limiting Kolmogorov
+  distribution at ``(sqrt(e) + 0.12 + 0.11 / sqrt(e)) D`` for the effective sample
+  size ``e = n m / (n + m)`` (Stephens' small-sample correction), within a few
+  thousandths of scipy's exact values from a few hundred values on.
 - **Wasserstein** (earth mover's distance, W1) is the area between the CDFs.
   Outside the reference's range it is exact (the sketch keeps the summed distance
   of values beyond each end). Over a bin ``(a, b]`` the area under a CDF is
@@ -41,7 +42,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import stats as scipy_stats
+from scipy import special  # not scipy.stats: that costs 57 MB of memory to import
 
 __all__ = [
     "PSI_EPSILON",
@@ -78,8 +79,8 @@ def ks_from_cdfs(reference: _Floats, current: _Floats, current_below: float) -> 
 
 def ks_p_value(statistic: float, n_reference: int, n_current: int) -> float:
     """Two-sided asymptotic p-value of the two-sample KS statistic."""
-    effective = n_reference * n_current / (n_reference + n_current)
-    return float(np.clip(scipy_stats.kstwo.sf(statistic, max(round(effective), 1)), 0.0, 1.0))
+    root = math.sqrt(n_reference * n_current / (n_reference + n_current))
+    return float(np.clip(special.kolmogorov((root + 0.12 + 0.11 / root) * statistic), 0.0, 1.0))
 
 
 def _area_of_abs_linear(left: _Floats, right: _Floats, width: _Floats) -> _Floats:
@@ -131,7 +132,7 @@ def chisquare(reference: Any, current: Any) -> tuple[float, float]:
         return 0.0, 1.0
     expected = np.outer(rows, table.sum(axis=0)) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
-    p_value = float(scipy_stats.chi2.sf(statistic, table.shape[1] - 1))
+    p_value = float(special.chdtrc(table.shape[1] - 1, statistic))  # chi2.sf
     return statistic, p_value
 
 

@@ -195,23 +195,31 @@ def _floats(name: str, array: pa.Array) -> tuple[_Floats, int]:
     return values, len(array) - len(values)
 
 
+def segment_sums(ordered: _Floats, bounds: _Ints) -> _Floats:
+    """The sum of ``ordered[bounds[i]:bounds[i + 1]]`` for each ``i`` (0 when empty)."""
+    sums: _Floats = np.zeros(len(bounds) - 1)
+    filled = np.diff(bounds) > 0
+    if filled.any():  # reduceat runs each segment to the next start: skip the empty ones
+        sums[filled] = np.add.reduceat(ordered, bounds[:-1][filled])
+    return sums
+
+
 def _count_numeric(name: str, empty: NumericCounts, array: pa.Array) -> NumericCounts:
     values, missing = _floats(name, array)
     ordered = np.sort(values)
     edges = empty.edges
     bounds = np.concatenate(([0], np.searchsorted(ordered, edges, side="right"), [len(ordered)]))
-    running = np.concatenate(([0.0], np.cumsum(ordered)))
     below = int(np.searchsorted(ordered, edges[0], side="left"))
     low, high = float(edges[0]), float(edges[-1])
     above_from = int(bounds[-2])
+    above = len(ordered) - above_from
     return NumericCounts(
         edges=edges,
         counts=np.diff(bounds).astype(np.int64, copy=False),
-        sums=np.diff(running[bounds]),
+        sums=segment_sums(ordered, bounds),
         below=below,
-        below_distance=below * low - float(running[below]),
-        above_distance=float(running[-1] - running[above_from])
-        - (len(ordered) - above_from) * high,
+        below_distance=below * low - float(ordered[:below].sum()),
+        above_distance=float(ordered[above_from:].sum()) - above * high,
         missing=missing,
     )
 
