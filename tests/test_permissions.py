@@ -74,6 +74,7 @@ def commands(world: World, role: Role) -> list[tuple[str, list[str]]]:
         ("deployment.change", ["loop", "tick"]),
         ("deployment.change", ["loop", "run", "--interval", "0", "--max-ticks", "1"]),
         ("feedback.write", ["feedback", "import", str(world.root / "labels.csv")]),
+        ("monitor.run", ["monitor", "report", "nowhere"]),
         ("model.reject", ["models", "reject", "m@1", "-m", "not fine"]),
         ("model.promote", ["models", "promote", "m@1"]),
         ("user.add", ["users", "add", f"new-{r}", "--role", "viewer"]),
