@@ -29,7 +29,8 @@ from loopml.monitoring._drift_model import (
     DriftThresholds,
     FeatureDrift,
 )
-from loopml.monitoring._sketch import CategoryCounts, DriftSketch, NumericCounts
+from loopml.monitoring._sketch import DriftSketch
+from loopml.monitoring._sketch_counts import CategoryCounts, NumericCounts
 
 if TYPE_CHECKING:
     import pandas as pd
