@@ -43,6 +43,7 @@ class World:
     env: dict[str, str]
     tokens: dict[Role, str]
     run_id: str
+    alerts: dict[Role, str]
 
 
 def commands(world: World, role: Role) -> list[tuple[str, list[str]]]:
@@ -74,7 +75,9 @@ def commands(world: World, role: Role) -> list[tuple[str, list[str]]]:
         ("deployment.change", ["loop", "tick"]),
         ("deployment.change", ["loop", "run", "--interval", "0", "--max-ticks", "1"]),
         ("feedback.write", ["feedback", "import", str(world.root / "labels.csv")]),
+        ("monitor.run", ["monitor", "run"]),
         ("monitor.run", ["monitor", "report", "nowhere"]),
+        ("alert.ack", ["monitor", "alerts", "ack", world.alerts[role]]),
         ("model.reject", ["models", "reject", "m@1", "-m", "not fine"]),
         ("model.promote", ["models", "promote", "m@1"]),
         ("user.add", ["users", "add", f"new-{r}", "--role", "viewer"]),
@@ -133,13 +136,22 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
     with ModelRegistry(admin_settings) as registry:
         registry.register("m", run_id=run_id)
+    from loopml.monitoring import AlertRule, Alerts
+    from tests.monitoring.alert_helpers import sample
+
+    rule = AlertRule(name="high", metric="loopml_drift_share", comparison=">", threshold=0.5)
+    with Alerts(admin_settings) as alerts:
+        opened = alerts.evaluate(
+            [rule], [sample("loopml_drift_share", 1.0, deployment=r.value) for r in ROLES]
+        )
+    alert_ids = {Role(c.alert.deployment): c.alert.id for c in opened}
     store.close()
     env = {
         "LOOPML_HOME": str(root / ".loopml"),
         "LOOPML_AUTH": "true",
         "LOOPML_SYSTEM_METRICS": "false",
     }
-    yield World(root, env, tokens, run_id)
+    yield World(root, env, tokens, run_id, alert_ids)
 
 
 def _audit_rows(world: World) -> int:

@@ -6,6 +6,7 @@ from loopml.monitoring._drift import compute_drift, detect_drift
 from loopml.monitoring._drift_model import DriftResult, DriftThresholds, FeatureDrift, FeatureRule
 from loopml.monitoring._html import render_html, write_html_report
 from loopml.monitoring._monitor import Monitor
+from loopml.monitoring._pass import MonitorPass, run_monitoring
 from loopml.monitoring._prometheus import MonitoringCollector, prometheus_rules
 from loopml.monitoring._reference import reference_profile
 from loopml.monitoring._report import MetricSample, MonitorReport, VersionWindow, WindowReport
@@ -31,6 +32,7 @@ __all__ = [
     "FeatureRule",
     "MetricSample",
     "Monitor",
+    "MonitorPass",
     "MonitorReport",
     "MonitoringCollector",
     "VersionWindow",
@@ -45,6 +47,7 @@ __all__ = [
     "prometheus_rules",
     "reference_profile",
     "render_html",
+    "run_monitoring",
     "slack_payload",
     "write_html_report",
 ]
