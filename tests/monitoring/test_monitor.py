@@ -192,3 +192,32 @@ def test_bad_input(world: World) -> None:
             monitor.report(DEPLOYMENT, history=0)
     empty = _report(world.settings)
     assert empty.windows == [] and empty.samples() == []
+
+
+def test_fallback_answers_of_another_type_and_rows_without_prediction(world: World) -> None:
+    from loopml.serving import PredictionLog, PredictionRecord, new_prediction_id
+
+    ids = world.log(features(60, seed=4), T0)
+    odd = [
+        PredictionRecord(
+            new_prediction_id(),
+            T0,
+            DEPLOYMENT,
+            "churn@1",
+            {"a": 0.1, "b": 0.2},
+            {"prediction": "unknown"},
+            900.0,
+            fallback=True,
+        )
+        for _ in range(10)
+    ] + [PredictionRecord(new_prediction_id(), T0, DEPLOYMENT, "churn@1", {"a": 0.1}, None, 5.0)]
+    with PredictionLog(world.settings) as log:
+        for future in log.append_many(odd):
+            future.result()
+    world.label(ids[:20], [1] * 20)
+    world.label([odd[0].prediction_id], [1])  # a fallback's label does not score the model
+    [window] = _report(world.settings).windows
+    version = window.version("churn@1")
+    assert version is not None and version.rows == 71
+    assert (version.fallbacks, version.errors, version.labelled) == (10, 11, 20)
+    assert version.label_coverage == pytest.approx(20 / 60)  # of the model's own answers

@@ -65,7 +65,7 @@ def _version_window(
     info = versions.get(ref)
     perf = window.performance.get(ref, {})
     labelled = int(perf.get("labelled", 0))
-    answered = ops.rows - ops.fallbacks
+    answered = ops.rows - ops.errors  # the model's own answers
     drift = None
     if info.profile is not None and sketch.drift is not None and sketch.drift.rows:
         drift = _drift_link.compute(info.profile, sketch.drift)

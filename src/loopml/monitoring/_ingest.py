@@ -10,20 +10,19 @@ segment its log cuts every couple of seconds.
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
-import pyarrow.json as pajson
 import sqlalchemy as sa
 
 from loopml.monitoring import _drift_link
-from loopml.monitoring._predictions import canonical
-from loopml.monitoring._versions import VersionCache, VersionInfo
+from loopml.monitoring._outputs import Outputs, json_table
+from loopml.monitoring._versions import VersionCache
 from loopml.monitoring._window_state import VersionSketch, WindowState
 from loopml.monitoring._windows import WindowSpec
 from loopml.store import schema
@@ -40,7 +39,7 @@ INDEX_SCHEMA = pa.schema(
         ("window_index", pa.int64()),
         ("model_version", pa.string()),
         ("y_pred", pa.string()),
-        ("proba", pa.string()),
+        ("proba", pa.list_(pa.float64())),  # in the version's class order
         ("fallback", pa.bool_()),
     ]
 )
@@ -75,33 +74,28 @@ def read_segment(data: bytes) -> pa.Table:
 
 def _inputs_table(texts: list[str]) -> pa.Table:
     """The ``inputs`` JSON objects as one Arrow table (a column per field)."""
-    if not texts:
-        return pa.table({})
-    data = "\n".join(texts).encode()
-    try:
-        return pajson.read_json(pa.BufferReader(data))
-    except pa.ArrowInvalid:  # a field whose type changes between rows: let pandas unify
-        import pandas as pd
-
-        frame = pd.DataFrame([json.loads(t) for t in texts])
-        return pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None))
+    table = json_table(texts)
+    if table is not None:
+        return table
+    # a field whose type changes between rows: let pandas unify it
+    frame = pd.DataFrame([json.loads(t) for t in texts])
+    return pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None))
 
 
-def _answer(info: VersionInfo, output: Any) -> tuple[str | None, str | None, float | None]:
-    """The canonical prediction, the probabilities in class order (JSON) and the positive
-    class's probability, of one logged output."""
-    if not isinstance(output, dict) or output.get("prediction") is None:
-        return None, None, None
-    label = canonical(output["prediction"])
-    probabilities = output.get("probabilities")
-    if not isinstance(probabilities, dict) or not info.class_keys:
-        return label, None, None
-    values = [probabilities.get(key) for key in info.class_keys]
-    if any(not isinstance(v, int | float) for v in values):
-        return label, None, None
-    positive = info.positive_key
-    score = float(probabilities[positive]) if positive is not None else None
-    return label, json.dumps(values), score
+def _group(
+    indices: np.ndarray[Any, Any], refs: list[str]
+) -> dict[tuple[int, str], np.ndarray[Any, Any]]:
+    """Row positions by (window, model version), each in segment order."""
+    names, codes = np.unique(np.asarray(refs, dtype=object), return_inverse=True)
+    base = int(indices.min())
+    keys = (indices - base) * len(names) + codes.ravel()
+    found, inverse = np.unique(keys, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.cumsum(np.bincount(inverse, minlength=len(found)))[:-1]
+    return {
+        (base + int(key) // len(names), str(names[int(key) % len(names)])): rows
+        for key, rows in zip(found.tolist(), np.split(order, bounds), strict=True)
+    }
 
 
 def ingest_segment(
@@ -115,6 +109,8 @@ def ingest_segment(
     ``ordinal`` is the number of rows read before it (count windows). Returns the
     segment's join index in :data:`INDEX_SCHEMA`."""
     n = table.num_rows
+    if not n:
+        return INDEX_SCHEMA.empty_table()
     stamps = np.asarray(table["ts_ms"].to_numpy(), dtype=np.int64)
     if spec.by_time:
         assert spec.size_ms is not None
@@ -122,18 +118,16 @@ def ingest_segment(
     else:
         assert spec.rows is not None
         indices = (ordinal + np.arange(n, dtype=np.int64)) // spec.rows
-    refs = table["model_version"].to_pylist()
-    outputs = [json.loads(t) for t in table["output"].to_pylist()]
+    outputs = Outputs(table["output"].to_pylist())
+    labels = outputs.labels()
+    answered = np.asarray([label is not None for label in labels], dtype=bool)
     inputs = table["inputs"].to_pylist()
     latency = np.asarray(table["latency_ms"].to_numpy(zero_copy_only=False), dtype=np.float64)
     fallback = np.asarray(table["fallback"].to_numpy(zero_copy_only=False), dtype=bool)
     shadow = np.asarray(table["shadow"].to_numpy(zero_copy_only=False), dtype=bool)
-    groups: dict[tuple[int, str], list[int]] = {}
-    for row, (index, ref) in enumerate(zip(indices.tolist(), refs, strict=True)):
-        groups.setdefault((index, ref), []).append(row)
-    y_pred: list[str | None] = [None] * n
-    proba: list[str | None] = [None] * n
-    for (index, ref), rows in groups.items():
+    proba: list[list[float] | None] = [None] * n
+    numbers: np.ndarray[Any, Any] | None = None
+    for (index, ref), rows in _group(indices, table["model_version"].to_pylist()).items():
         info = versions.get(ref)
         state = window(index)
         state.rows += len(rows)
@@ -141,35 +135,38 @@ def ingest_segment(
             state.start_ms = min(state.start_ms, int(stamps[rows[0]]))
             state.end_ms = max(state.end_ms, int(stamps[rows[-1]]))
         sketch = state.versions.setdefault(ref, VersionSketch())
-        picked = np.asarray(rows)
-        errors = fallback[picked].copy()
-        for position, row in enumerate(rows):
-            label, probs, score = _answer(info, outputs[row])
-            y_pred[row], proba[row] = label, probs
-            if label is None:
-                errors[position] = True
-            elif not fallback[row]:
-                if info.task == "regression":
-                    with contextlib.suppress(TypeError, ValueError):  # not a number
-                        sketch.predictions.add_value(float(outputs[row]["prediction"]))
-                else:
-                    sketch.predictions.add_class(label)
-                    if score is not None:
-                        sketch.predictions.add_probability(score)
-        sketch.ops.add(latency[picked], fallback[picked], errors, shadow[picked])
+        failed = fallback[rows] | ~answered[rows]  # a fallback answers only a failure
+        sketch.ops.add(latency[rows], fallback[rows], failed, shadow[rows])
+        model = rows[answered[rows] & ~fallback[rows]]  # the model's own answers
+        if info.task == "regression":
+            numbers = outputs.numbers() if numbers is None else numbers
+            sketch.predictions.add_values(numbers[model])
+        else:
+            sketch.predictions.add_classes([labels[i] for i in model.tolist()])
+        if info.class_keys:
+            matrix = outputs.probabilities(info.class_keys, rows)
+            complete = np.isfinite(matrix).all(axis=1)
+            for row, values, ok in zip(
+                rows.tolist(), matrix.tolist(), complete.tolist(), strict=True
+            ):
+                proba[row] = values if ok else None
+            if info.positive_key is not None:
+                column = info.class_keys.index(info.positive_key)
+                mine = complete & answered[rows] & ~fallback[rows]
+                sketch.predictions.add_probabilities(matrix[mine, column])
         if info.profile is not None and info.features:
             if sketch.drift is None:
                 sketch.drift = _drift_link.empty_sketch(info.profile, info.features)
             sketch.drift = _drift_link.update_sketch(
-                sketch.drift, _inputs_table([inputs[row] for row in rows])
+                sketch.drift, _inputs_table([inputs[row] for row in rows.tolist()])
             )
     return pa.table(
         [
             table["prediction_id"],
             pa.array(indices, pa.int64()),
             table["model_version"],
-            pa.array(y_pred, pa.string()),
-            pa.array(proba, pa.string()),
+            pa.array(labels, pa.string()),
+            pa.array(proba, pa.list_(pa.float64())),
             table["fallback"],
         ],
         schema=INDEX_SCHEMA,

@@ -10,7 +10,6 @@ for regressors. Fallback answers are not the model's and are never labelled here
 
 from __future__ import annotations
 
-import json
 import math
 from typing import Any
 
@@ -37,7 +36,7 @@ LABELS_SCHEMA = pa.schema(
         ("model_version", pa.string()),
         ("y_true", pa.string()),  # canonical label text (a number's text for regression)
         ("y_pred", pa.string()),
-        ("proba", pa.string()),  # JSON list in the version's class order, or null
+        ("proba", pa.list_(pa.float64())),  # in the version's class order, or null
         ("label_ts", pa.int64()),
     ]
 )
@@ -67,7 +66,7 @@ def _classification(info: VersionInfo, part: pa.Table) -> dict[str, float]:
     classes = list(info.classes) or None
     proba = None
     if classes and all(p is not None for p in probas):
-        proba = np.asarray([json.loads(p) for p in probas], dtype=np.float64)
+        proba = np.asarray(probas, dtype=np.float64)
         if proba.ndim != 2 or proba.shape[1] != len(classes) or np.isnan(proba).any():
             proba = None
     if classes is None:

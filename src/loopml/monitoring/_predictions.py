@@ -38,11 +38,6 @@ def canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
-def _value_bin(value: float) -> int:
-    magnitude = math.floor(math.log10(1.0 + abs(value)) * _LOG_BINS_PER_DECADE)
-    return magnitude + 1 if value > 0 else -magnitude if value < 0 else 0
-
-
 @dataclass
 class PredictionCounts:
     """Counts of one version's answers in one window (fallback answers excluded)."""
@@ -54,18 +49,26 @@ class PredictionCounts:
     def total(self) -> int:
         return sum(self.classes.values()) or sum(self.scores.values())
 
-    def add_class(self, label: str) -> None:
-        self.classes[label] = self.classes.get(label, 0) + 1
+    def add_classes(self, labels: list[str | None]) -> None:
+        for label in labels:
+            if label is not None:
+                self.classes[label] = self.classes.get(label, 0) + 1
 
-    def add_probability(self, p: float) -> None:
-        if math.isfinite(p):
-            bin_ = min(_PROBA_BINS - 1, max(0, int(p * _PROBA_BINS)))
-            self.scores[bin_] = self.scores.get(bin_, 0) + 1
+    def add_probabilities(self, values: np.ndarray[Any, Any]) -> None:
+        values = values[np.isfinite(values)]
+        bins = np.clip((values * _PROBA_BINS).astype(np.int64), 0, _PROBA_BINS - 1)
+        self._add_bins(bins)
 
-    def add_value(self, value: float) -> None:
-        if math.isfinite(value):
-            bin_ = _value_bin(value)
-            self.scores[bin_] = self.scores.get(bin_, 0) + 1
+    def add_values(self, values: np.ndarray[Any, Any]) -> None:
+        values = values[np.isfinite(values)]
+        magnitude = np.floor(np.log10(1.0 + np.abs(values)) * _LOG_BINS_PER_DECADE)
+        bins = np.where(values > 0, magnitude + 1, np.where(values < 0, -magnitude, 0))
+        self._add_bins(bins.astype(np.int64))
+
+    def _add_bins(self, bins: np.ndarray[Any, Any]) -> None:
+        found, counts = np.unique(bins, return_counts=True)
+        for bin_, n in zip(found.tolist(), counts.tolist(), strict=True):
+            self.scores[bin_] = self.scores.get(bin_, 0) + n
 
     def merge(self, other: PredictionCounts) -> PredictionCounts:
         merged = PredictionCounts(dict(self.classes), dict(self.scores))

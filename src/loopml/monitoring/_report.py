@@ -33,7 +33,8 @@ class VersionWindow:
     """One model version in one window.
 
     ``latency_ms`` maps ``"0.5"``, ``"0.95"``, ``"0.99"`` to milliseconds;
-    ``label_coverage`` is labelled / answered by the model (fallback answers excluded);
+    ``label_coverage`` is labelled rows / the model's own answers (fallbacks and rows
+    logged without a prediction excluded);
     ``performance`` holds the metrics of the labelled rows (empty without labels);
     ``data_drift`` is the drift engine's ``DriftResult`` against the version's training
     data (None when the registry stored no profile); ``prediction_drift`` maps ``psi`` and

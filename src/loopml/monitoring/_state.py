@@ -73,6 +73,7 @@ def load_state(store: MetadataStore, deployment: str, window_spec: str) -> Monit
             "version": 0,
             "updated_ms": now_ms(),
         }
+
         def create(conn: sa.Connection, values: dict[str, Any] = values) -> None:
             conn.execute(S.insert(), values)
 
