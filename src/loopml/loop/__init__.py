@@ -9,6 +9,7 @@ with LoopController(settings) as controller:     # policies from [loop.*] in loo
 
 from loopml.loop._controller import SERVICE_NAME, LoopController, TickReport
 from loopml.loop._lock import Lease, LeaseHolder, LeaseLostError
+from loopml.loop._monitor_source import MonitorSamples
 from loopml.loop._policy import (
     METRICS,
     CanaryStep,
@@ -38,6 +39,7 @@ __all__ = [
     "LoopController",
     "LoopPolicy",
     "LoopState",
+    "MonitorSamples",
     "Rollout",
     "Sample",
     "SampleSource",

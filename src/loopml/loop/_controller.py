@@ -24,6 +24,7 @@ from loopml.core import NotFoundError, Settings, ValidationError, now_ms
 from loopml.governance import Identity, StoreService, append_audit, authorize
 from loopml.loop import _records as records
 from loopml.loop._lock import Lease, LeaseHolder, LeaseLostError
+from loopml.loop._monitor_source import MonitorSamples
 from loopml.loop._policy import LoopPolicy
 from loopml.loop._policy_load import load_policies
 from loopml.loop._records import Decision, LoopState
@@ -56,7 +57,9 @@ class LoopController(StoreService):
 
     Args:
         policies: the policies; by default every ``[loop.<deployment>]`` in loopml.toml.
-        samples: where monitoring samples come from (drift and performance triggers).
+        samples: where monitoring samples come from (drift and performance triggers); by
+            default a fresh monitoring report per tick, in each policy's
+            ``triggers.window``, for the policies that have such a trigger.
         clock: milliseconds now; inject one to replay months in minutes. Cooldowns,
             step durations and schedules use it; the lease uses the wall clock.
         identity: the operator (default: who the settings say is acting).
@@ -77,7 +80,8 @@ class LoopController(StoreService):
     ) -> None:
         super().__init__(settings, identity=identity)
         self._policies = None if policies is None else _unique(policies)
-        self.samples = samples
+        self._samples = samples
+        self._own_samples: MonitorSamples | None = None
         self.clock = clock or now_ms
         self.service_name = service_name
         self._lease_ttl_s = lease_ttl_s
@@ -92,6 +96,19 @@ class LoopController(StoreService):
         if self._policies is None:
             self._policies = _unique(load_policies(self.settings))
         return self._policies
+
+    @property
+    def samples(self) -> SampleSource | None:
+        if self._samples is None:
+            watched = {
+                p.deployment: p.triggers.window
+                for p in self.policies
+                if p.triggers.drift_share is not None or p.triggers.performance_drop is not None
+            }
+            if watched:
+                self._own_samples = MonitorSamples(self.settings, watched)
+                self._samples = self._own_samples
+        return self._samples
 
     @property
     def lease(self) -> Lease:
@@ -286,6 +303,8 @@ class LoopController(StoreService):
     def close(self) -> None:
         if self._lease is not None:
             self._lease.stop_heartbeat()
+        if self._own_samples is not None:
+            self._own_samples.close()
         super().close()
 
 

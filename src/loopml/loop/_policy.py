@@ -92,6 +92,9 @@ class Triggers:
     - ``new_labels``: at least this many labels arrived since the last retrain.
     - ``schedule``: a cron expression (UTC, five fields or ``@daily``...), in the
       controller's clock.
+
+    ``window`` is the monitoring window (``"1h"``, ``"1d"``, ``"10000rows"``) whose newest
+    report the drift and performance triggers read when the controller asks the monitor.
     """
 
     drift_share: float | None = None
@@ -100,6 +103,7 @@ class Triggers:
     min_label_coverage: float = 0.5
     new_labels: int | None = None
     schedule: str | None = None
+    window: str = "1h"
     where: str = field(default="triggers", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -113,6 +117,14 @@ class Triggers:
         _number(f"{w}.min_label_coverage", self.min_label_coverage, low=0, high=1)
         if self.new_labels is not None:
             _count(f"{w}.new_labels", self.new_labels)
+        from loopml.monitoring import parse_window
+
+        if not isinstance(self.window, str):
+            raise _fail(f"{w}.window", "a window spec like '1h' or '10000rows'", self.window)
+        try:
+            parse_window(self.window)
+        except ValueError as exc:
+            raise ConfigError(f"{w}.window: {exc}") from None
         if self.schedule is not None:
             from loopml.pipelines import parse_cron
 
