@@ -28,6 +28,10 @@ def json_table(texts: list[str]) -> pa.Table | None:
     """JSON objects as one Arrow table, or None when Arrow cannot type them as columns."""
     if not texts:
         return pa.table({})
+    if not all(text.startswith("{") for text in texts):
+        # only objects make columns; and pyarrow 26's reader crashes (SIGSEGV) on a
+        # line that is a bare null
+        return None
     try:
         table = pajson.read_json(pa.BufferReader("\n".join(texts).encode()))
     except pa.ArrowInvalid:
