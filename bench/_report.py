@@ -17,6 +17,8 @@ __all__ = ["print_tables"]
 def _cell(figures: Mapping[str, Any], workload: str) -> str:
     """``1.234 s (8,100 calls/s)`` from a workload's figures; ``-`` when missing."""
     found = figures.get(workload)
+    if isinstance(found, Mapping) and "peak_mb" in found:
+        return f"{found['peak_mb']:,.0f} MB peak"
     if not isinstance(found, Mapping) or "seconds" not in found:
         return "-"
     text = f"{found['seconds']:.3f} s"

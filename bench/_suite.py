@@ -58,7 +58,8 @@ class Suite:
     it should reach; ``max_seconds`` maps a workload to the most seconds loopml may take on it
     (an absolute goal; its ratio is reported too). ``scalable`` names the config counts
     ``--scale`` multiplies. ``check`` compares the two sides' figures and returns errors (e.g.
-    different result counts).
+    different result counts). ``measures`` maps a workload to the figure its ratio compares
+    when that is not ``seconds`` (e.g. ``peak_mb``: peer's peak memory / loopml's).
     """
 
     name: str
@@ -71,6 +72,7 @@ class Suite:
     scalable: tuple[str, ...] = ()
     check: Callable[[Figures, Figures], list[str]] = lambda _loopml, _peer: []
     max_seconds: Mapping[str, float] = field(default_factory=dict)
+    measures: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def workloads(self) -> list[str]:
@@ -88,11 +90,13 @@ class Suite:
 
 
 def ratios(suite: Suite, loopml: Figures, peer: Figures) -> dict[str, float]:
-    """Peer seconds / loopml seconds for each workload with a goal, rounded to 1 decimal."""
-    return {
-        workload: round(peer[workload]["seconds"] / max(loopml[workload]["seconds"], 1e-9), 1)
-        for workload in suite.workloads
-    }
+    """Peer / loopml of each workload's measure (seconds unless ``suite.measures`` names
+    another), rounded to 1 decimal."""
+    found = {}
+    for workload in suite.workloads:
+        key = suite.measures.get(workload, "seconds")
+        found[workload] = round(peer[workload][key] / max(loopml[workload][key], 1e-9), 1)
+    return found
 
 
 def meets_goals(suite: Suite, loopml: Figures, got: Mapping[str, float]) -> bool:

@@ -8,6 +8,7 @@ in a module here and register it below. A peer that needs its own packages gets 
 from __future__ import annotations
 
 from bench._suite import Suite
+from bench.suites.drift import DRIFT
 from bench.suites.pipelines import PIPELINES
 from bench.suites.serving import SERVING
 from bench.suites.tracking import TRACKING
@@ -16,5 +17,5 @@ from bench.suites.versioning import VERSIONING
 __all__ = ["SUITES"]
 
 SUITES: dict[str, Suite] = {
-    suite.name: suite for suite in (TRACKING, VERSIONING, PIPELINES, SERVING)
+    suite.name: suite for suite in (TRACKING, VERSIONING, PIPELINES, SERVING, DRIFT)
 }

@@ -4,7 +4,9 @@ Monitoring computes Kolmogorov-Smirnov and Wasserstein statistics against a stor
 profile, without the training data. A 20-bin histogram is too coarse for them, so
 each numeric and datetime column also gets a ``fine`` histogram: edges at its
 quantiles ``k / fine_bins`` plus the coarse histogram's edges (so each coarse bin
-is a run of fine bins), exact counts, and the sum of the values in each bin.
+is a run of fine bins), exact counts, and the sum of the values in each bin; and the
+centred sum of squares that gives the standard deviation, so that the profile's
+second scan is not needed.
 
 Edges. Up to ``EXACT_QUANTILE_MAX_ROWS`` rows the values are read once and the
 quantiles are exact (linear interpolation, like the coarse edges); the same sorted
@@ -95,16 +97,23 @@ def _arrow(con: Any, sql: str) -> pa.Table:
     return table
 
 
+def _squares(ordered: _Floats, mean: float) -> float:
+    centred = ordered - mean
+    return float(np.dot(centred, centred))
+
+
 def fine_histograms(
     con: Any,
     sql: str,
     coarse: list[list[float]],
+    means: list[float],
     *,
     fine_bins: int,
     exact: bool,
     sample_size: int,
-) -> list[tuple[list[float], list[int], list[float]]]:
-    """The fine ``(edges, counts, sums)`` of each column ``sql`` selects.
+) -> list[tuple[list[float], list[int], list[float], float]]:
+    """The fine ``(edges, counts, sums)`` of each column ``sql`` selects, and the sum
+    of its squared distances to ``means[i]``.
 
     ``sql`` selects one DOUBLE column per entry of ``coarse`` (that column's coarse
     histogram edges), NULL for missing values.
@@ -114,9 +123,10 @@ def fine_histograms(
         ordered = _parallel(_sorted_values, table.columns)
         edges = [quantile_edges(o, fine_bins, c) for o, c in zip(ordered, coarse, strict=True)]
         counted = _parallel(sorted_counts, ordered, edges)
+        squares = _parallel(_squares, ordered, means)
         return [
-            (e, [int(n) for n in c], [float(v) for v in s])
-            for e, (c, s) in zip(edges, counted, strict=True)
+            (e, [int(n) for n in c], [float(v) for v in s], q)
+            for e, (c, s), q in zip(edges, counted, squares, strict=True)
         ]
     sample = _arrow(con, f"SELECT * FROM ({sql}) USING SAMPLE reservoir({sample_size} ROWS)")
     ordered = _parallel(_sorted_values, sample.columns)
@@ -124,13 +134,16 @@ def fine_histograms(
     del sample, ordered
     totals = [np.zeros(len(e) - 1, dtype=np.int64) for e in edges]
     sums = [np.zeros(len(e) - 1, dtype=np.float64) for e in edges]
+    squares = [0.0] * len(edges)
     for batch in _relation(con, sql).to_arrow_reader(BATCH_ROWS):
         ordered = _parallel(_sorted_values, batch.columns)
         counted = _parallel(sorted_counts, ordered, edges)
         for total, summed, (counts, bin_sums) in zip(totals, sums, counted, strict=True):
             total += counts
             summed += bin_sums
+        for i, value in enumerate(_parallel(_squares, ordered, means)):
+            squares[i] += value
     return [
-        (e, [int(n) for n in t], [float(v) for v in s])
-        for e, t, s in zip(edges, totals, sums, strict=True)
+        (e, [int(n) for n in t], [float(v) for v in s], q)
+        for e, t, s, q in zip(edges, totals, sums, squares, strict=True)
     ]

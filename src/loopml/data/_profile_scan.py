@@ -8,6 +8,8 @@ Three kinds of query, whatever the number of columns:
 2. one scan for the exact histogram counts at those edges (cumulative
    ``count_if(x <= edge)`` per interior edge) and the centred sum of squares that
    gives the standard deviation (two-pass, so it stays accurate far from zero);
+   skipped when step 4 runs, which counts the same (its edges include these) and sums
+   the same squares;
 3. one ``GROUP BY`` per categorical column for its exact distinct count and top values;
 4. when ``fine_bins`` is set, the fine histograms of numeric and datetime columns:
    one reservoir sample for their edges and one streamed pass for their counts, or
@@ -171,9 +173,10 @@ def scan_profile(
             entry["true"] = int(next(first))
         stats[c.name] = entry
 
-    _second_pass(con, source, columns, stats)
-    if fine_bins:
+    if fine_bins:  # also gives the coarse counts and the std: no second scan
         _fine_pass(con, source, columns, stats, exact=exact, fine_bins=fine_bins)
+    else:
+        _second_pass(con, source, columns, stats)
     for c in columns:
         if c.kind == "categorical":
             stats[c.name].update(_categories(con, source, c, top_k))
@@ -231,12 +234,21 @@ def _fine_pass(
         con,
         f"SELECT {inner} FROM {source}",
         [stats[c.name]["edges"] for c in binned],
+        [float(stats[c.name]["mean"]) for c in binned],
         fine_bins=fine_bins,
         exact=exact,
         sample_size=SAMPLE_SIZE,
     )
-    for c, (edges, counts, sums) in zip(binned, found, strict=True):
-        stats[c.name]["fine"] = Histogram(edges=edges, counts=counts, sums=sums)
+    for c, (edges, counts, sums, squares) in zip(binned, found, strict=True):
+        entry = stats[c.name]
+        entry["fine"] = Histogram(edges=edges, counts=counts, sums=sums)
+        # each coarse bin is a run of fine bins: the coarse edges are among the fine ones
+        cumulative = list(itertools.accumulate(counts, initial=0))
+        bounds = [cumulative[edges.index(e)] for e in entry["edges"][1:-1]]
+        bounds = [0, *bounds, entry["count"]]
+        entry["counts"] = [b - a for a, b in itertools.pairwise(bounds)]
+        if c.kind == "numeric" and entry["count"] > 1:
+            entry["std"] = math.sqrt(max(squares, 0.0) / (entry["count"] - 1))
 
 
 def _categories(con: Any, source: str, c: _Column, top_k: int) -> dict[str, Any]:
