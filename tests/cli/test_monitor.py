@@ -100,3 +100,25 @@ def test_bad_input_is_one_line(world: World, args: list[str], message: str) -> N
     assert result.returncode == 1
     assert result.stderr.count("\n") == 1 and message in result.stderr, result.stderr
     assert result.stderr.startswith("error: ") and not result.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--window", "5x"], "window '5x' is not a window spec"),
+        (["prometheus-rules", "--output", "/nonexistent/dir/x.yml"], "/nonexistent/dir"),
+    ],
+)
+def test_other_monitor_commands_refuse_bad_input_in_one_line(
+    world: World, args: list[str], message: str
+) -> None:
+    home = str(world.settings.home)
+    result = subprocess.run(
+        [sys.executable, "-m", "loopml", "--home", home, "monitor", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -108,6 +108,8 @@ def test_prometheus_fires_the_drift_alert_of_a_drifting_deployment(tmp_path: Pat
     require_prometheus()
     home = tmp_path / ".loopml"
     make_world(settings_for(home))
+    # the scheduled passes' window, which /metrics shows too
+    (tmp_path / "loopml.toml").write_text(f'[monitoring]\nwindow = "{WINDOW}"\n')
     rules = tmp_path / "loopml.rules.yml"
     loopml(home, "monitor", "prometheus-rules", "--output", str(rules))
     done = subprocess.run(["promtool", "check", "rules", str(rules)], capture_output=True)
@@ -122,7 +124,7 @@ def test_prometheus_fires_the_drift_alert_of_a_drifting_deployment(tmp_path: Pat
 
         # the server cuts a log segment every 2 s; a pass sees the records once it has
         def pass_fires() -> bool:
-            out = loopml(home, "monitor", "run", "--window", WINDOW, "-d", DEPLOYMENT)
+            out = loopml(home, "monitor", "run", "-d", DEPLOYMENT)
             return f"firing   {ALERT}" in out
 
         wait_until(pass_fires, PASSES_TIMEOUT_S, f"loopml monitor run fires {ALERT}")

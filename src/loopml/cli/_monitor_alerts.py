@@ -76,8 +76,10 @@ def run(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from loopml.monitoring import run_monitoring
+    from loopml.monitoring import parse_window, run_monitoring
 
+    if window is not None:
+        window = parse_window(window).text  # a bad spec fails the command, not each report
     with Progress(
         "[progress.description]{task.description}",
         BarColumn(),
@@ -176,7 +178,11 @@ def prometheus_rules_command(
 ) -> None:
     """Prometheus alerting rules (YAML) equal to loopml's, over the gauges that
     `loopml serve` exposes on /metrics; check them with `promtool check rules FILE`."""
+    from loopml.core import ValidationError
     from loopml.monitoring import load_rules, prometheus_rules
+
+    if output is not None and not output.parent.is_dir():
+        raise ValidationError(f"--output {output}: folder {output.parent} does not exist")
 
     text = prometheus_rules(load_rules(settings_from(ctx)), deployment=deployment)
     if output is None:

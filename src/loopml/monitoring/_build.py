@@ -5,7 +5,8 @@ window, performance as the last label pass left it.
 Prediction drift needs a reference for what a version's answers looked like: the
 registry stores no predictions on training data, so the reference is the version's own
 first complete window with at least :data:`MIN_REFERENCE_ROWS` model answers, frozen in
-the state once chosen. Until one exists the version has no prediction drift.
+the state once chosen. Until one exists the version has no prediction drift, nor in a
+window with fewer than :data:`MIN_CURRENT_ROWS` answers.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 from loopml.core import new_id, now_ms
 from loopml.monitoring import _drift_link
+from loopml.monitoring._drift_model import DriftThresholds
 from loopml.monitoring._operations import LATENCY_QUANTILES
 from loopml.monitoring._predictions import PredictionCounts, prediction_drift
 from loopml.monitoring._report import MonitorReport, VersionWindow, WindowReport
-from loopml.monitoring._state import MonitorState, windows_of
+from loopml.monitoring._state import MonitorState, newest_window, windows_of
 from loopml.monitoring._versions import VersionCache
 from loopml.monitoring._window_state import WindowState
 from loopml.monitoring._windows import WindowSpec
@@ -29,7 +31,13 @@ if TYPE_CHECKING:
 __all__ = ["MIN_REFERENCE_ROWS", "build_report", "choose_references"]
 
 MIN_REFERENCE_ROWS = 100
-_REFERENCE_SCAN = 200  # windows looked at per version and pass while none qualifies
+# A window's predictions are compared with the reference from as many answers on, as
+# its features are with the training data (DriftThresholds.min_current_rows).
+MIN_CURRENT_ROWS = DriftThresholds().min_current_rows
+_REFERENCE_SCAN = 200  # windows read at a time while looking for a version's reference
+# ``state.prediction_refs[_SCAN + ref]``: the newest window already ruled out as ``ref``'s
+# reference (model versions are ``name@N``, so the key never names one)
+_SCAN = "scan:"
 
 
 def _complete(window: WindowState, spec: WindowSpec, newest: int, now: int) -> bool:
@@ -43,18 +51,32 @@ def choose_references(
 ) -> None:
     """Freeze a prediction-drift reference window for each version in ``refs`` lacking one."""
     now = now_ms()
+    newest = newest_window(store, state.id)
+    if newest is None:
+        return
     for ref in sorted(refs - set(state.prediction_refs)):
-        found = windows_of(store, state.id, containing=ref)[:_REFERENCE_SCAN]
-        if not found:
-            continue
-        newest = found[-1].index
-        for window in found:
-            counts = window.versions[ref].predictions if ref in window.versions else None
-            if counts is None or counts.total < MIN_REFERENCE_ROWS:
-                continue
-            if _complete(window, spec, newest, now):
-                state.prediction_refs[ref] = {"window": window.index, "counts": counts.to_dict()}
-                break
+        # windows before the cursor are complete and had too few answers: not again
+        cursor = state.prediction_refs.get(_SCAN + ref)
+        while ref not in state.prediction_refs:
+            page = windows_of(store, state.id, containing=ref, after=cursor, first=_REFERENCE_SCAN)
+            for window in page:
+                complete = _complete(window, spec, newest, now)
+                counts = window.versions[ref].predictions if ref in window.versions else None
+                if counts is not None and counts.total >= MIN_REFERENCE_ROWS and complete:
+                    state.prediction_refs[ref] = {
+                        "window": window.index,
+                        "counts": counts.to_dict(),
+                    }
+                    state.prediction_refs.pop(_SCAN + ref, None)
+                    break
+                if not complete:  # it may still qualify: scan from here next pass
+                    break
+                cursor = window.index
+                state.prediction_refs[_SCAN + ref] = cursor
+            else:
+                if len(page) == _REFERENCE_SCAN:
+                    continue  # a full page of windows that did not qualify: the next one
+            break
 
 
 def _version_window(
@@ -71,7 +93,7 @@ def _version_window(
         drift = _drift_link.compute(info.profile, sketch.drift)
     reference = references.get(ref)
     predicted = None
-    if reference is not None:
+    if reference is not None and sketch.predictions.total >= MIN_CURRENT_ROWS:
         predicted = prediction_drift(
             PredictionCounts.from_dict(reference["counts"]), sketch.predictions
         )
@@ -91,6 +113,7 @@ def _version_window(
         data_drift=drift,
         prediction_drift=predicted,
         prediction_reference=None if reference is None else int(reference["window"]),
+        invalid_inputs=dict(sketch.invalid),
     )
 
 

@@ -141,7 +141,9 @@ _NUMERIC_NONE = ("psi", "ks_statistic", "ks_p_value", "wasserstein", "wasserstei
 _CATEGORICAL_NONE = ("psi", "chisquare_statistic", "chisquare_p_value", "jensenshannon")
 
 
-def _method(column: ColumnProfile, thresholds: DriftThresholds) -> tuple[str, float]:
+def _method(
+    column: ColumnProfile, n_current: int, thresholds: DriftThresholds
+) -> tuple[str, float]:
     numeric = column.kind in ("numeric", "datetime")
     rule = thresholds.features.get(column.name)
     method: str = (rule.method if rule and rule.method else None) or (
@@ -154,7 +156,8 @@ def _method(column: ColumnProfile, thresholds: DriftThresholds) -> tuple[str, fl
             f"{list(allowed)} (got {method!r})"
         )
     if method == "auto":
-        small = column.count <= thresholds.small_reference
+        # a test's p-value while either sample is small, a distance once both are large
+        small = min(column.count, n_current) <= thresholds.small_reference
         method = (
             ("ks" if small else "wasserstein")
             if numeric
@@ -167,7 +170,7 @@ def _method(column: ColumnProfile, thresholds: DriftThresholds) -> tuple[str, fl
 def _feature(
     column: ColumnProfile, counts: NumericCounts | CategoryCounts, thresholds: DriftThresholds
 ) -> FeatureDrift:
-    method, threshold = _method(column, thresholds)
+    method, threshold = _method(column, counts.present, thresholds)
     numeric = isinstance(counts, NumericCounts)
     if counts.present == 0:
         statistics: dict[str, float | None] = dict.fromkeys(
@@ -177,7 +180,8 @@ def _feature(
         statistics = _numeric_statistics(column, counts)
     else:
         statistics = _categorical_statistics(column, counts)
-    score = statistics[_SCORE[method]]
+    # too few current values: the statistics are shown, but decide nothing
+    score = statistics[_SCORE[method]] if counts.present >= thresholds.min_current_rows else None
     if score is None:
         drifted = False
     elif method in P_VALUE_METHODS:
@@ -225,6 +229,12 @@ def compute_drift(
     if not isinstance(thresholds, DriftThresholds):
         raise ValidationError(
             f"thresholds must be DriftThresholds (got {type(thresholds).__name__})"
+        )
+    unknown = sorted(set(thresholds.features) - set(reference_profile.columns))
+    if unknown:
+        raise ValidationError(
+            f"drift thresholds name features {unknown} that are not in the reference "
+            f"profile (it has {sorted(reference_profile.columns)})"
         )
     reference = DriftSketch.empty(reference_profile, list(sketch.columns))
     features: dict[str, FeatureDrift] = {}
@@ -323,7 +333,20 @@ def _batches(
 
     if isinstance(current, pd.DataFrame):
         wanted = [c for c in columns if c in current.columns]
-        table = pa.Table.from_pandas(current[wanted], preserve_index=False)
+        arrays = []
+        for name in wanted:  # column by column, so a failure names its column
+            try:
+                arrays.append(pa.array(current[name], from_pandas=True))
+            except (pa.ArrowException, TypeError, ValueError) as exc:
+                raise ValidationError(
+                    f"column {name!r} of the DataFrame mixes types that Arrow cannot hold "
+                    f"in one column ({type(exc).__name__}: {exc}); give it one type"
+                ) from exc
+        table = (
+            pa.Table.from_arrays(arrays, names=wanted)
+            if wanted
+            else pa.table({"__rows__": pa.nulls(len(current))})  # none compared: rows only
+        )
         return list(table.to_batches(max_chunksize=batch_rows))
     raise ValidationError(
         "current must be a Parquet path (or a list or glob of them), a pyarrow Table or "

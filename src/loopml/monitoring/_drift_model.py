@@ -97,6 +97,10 @@ class DriftThresholds:
     ``chisquare_p_value``, or a distance at or above ``psi``, ``wasserstein``
     (divided by the reference's standard deviation) or ``jensenshannon``. The
     dataset drifted when the share of drifted features is at least ``share``.
+    ``"auto"`` decides by the smaller of the two samples (the reference's values and
+    the current ones). A feature with fewer than ``min_current_rows`` current values
+    is not evaluated (its score is None, it does not count as drifted): a handful of
+    rows says little, and a window that just began would flag noise.
     ``features`` overrides any of that per feature. See docs/monitoring.md.
     """
 
@@ -107,6 +111,7 @@ class DriftThresholds:
     jensenshannon: float = 0.1
     share: float = 0.5
     small_reference: int = 1000
+    min_current_rows: int = 100
     numeric_method: Method = "auto"
     categorical_method: Method = "auto"
     features: Mapping[str, FeatureRule] = field(default_factory=dict)
@@ -123,6 +128,15 @@ class DriftThresholds:
         if isinstance(self.small_reference, bool) or not isinstance(self.small_reference, int):
             raise ValidationError(
                 f"DriftThresholds.small_reference must be an int (got {self.small_reference!r})"
+            )
+        if (
+            isinstance(self.min_current_rows, bool)
+            or not isinstance(self.min_current_rows, int)
+            or self.min_current_rows < 1
+        ):
+            raise ValidationError(
+                "DriftThresholds.min_current_rows must be an int >= 1 "
+                f"(got {self.min_current_rows!r})"
             )
         _check_method(self.numeric_method, NUMERIC_METHODS, "DriftThresholds.numeric_method")
         _check_method(
@@ -155,6 +169,7 @@ class DriftThresholds:
             "jensenshannon": self.jensenshannon,
             "share": self.share,
             "small_reference": self.small_reference,
+            "min_current_rows": self.min_current_rows,
             "numeric_method": self.numeric_method,
             "categorical_method": self.categorical_method,
             "features": {name: rule.to_dict() for name, rule in self.features.items()},
@@ -218,7 +233,7 @@ class FeatureDrift:
 
     @property
     def evaluated(self) -> bool:
-        """Whether the window had values to compare (``score`` is not ``None``)."""
+        """Whether the window had enough values to compare (``score`` is not ``None``)."""
         return self.score is not None
 
     def to_dict(self) -> dict[str, Any]:

@@ -10,18 +10,17 @@ segment its log cuts every couple of seconds.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import sqlalchemy as sa
 
 from loopml.monitoring import _drift_link
-from loopml.monitoring._outputs import Outputs, json_table
+from loopml.monitoring._inputs import feature_table
+from loopml.monitoring._outputs import Outputs
 from loopml.monitoring._versions import VersionCache
 from loopml.monitoring._window_state import VersionSketch, WindowState
 from loopml.monitoring._windows import WindowSpec
@@ -70,16 +69,6 @@ def read_segment(data: bytes) -> pa.Table:
     """A segment blob's records, ordered by time then id."""
     table = pa.ipc.open_file(pa.BufferReader(data)).read_all()
     return table.sort_by([("ts_ms", "ascending"), ("prediction_id", "ascending")])
-
-
-def _inputs_table(texts: list[str]) -> pa.Table:
-    """The ``inputs`` JSON objects as one Arrow table (a column per field)."""
-    table = json_table(texts)
-    if table is not None:
-        return table
-    # a field whose type changes between rows: let pandas unify it
-    frame = pd.DataFrame([json.loads(t) for t in texts])
-    return pa.Table.from_pandas(frame.astype(object).where(frame.notna(), None))
 
 
 def _group(
@@ -157,9 +146,12 @@ def ingest_segment(
         if info.profile is not None and info.features:
             if sketch.drift is None:
                 sketch.drift = _drift_link.empty_sketch(info.profile, info.features)
-            sketch.drift = _drift_link.update_sketch(
-                sketch.drift, _inputs_table([inputs[row] for row in rows.tolist()])
+            table_in, invalid = feature_table(
+                [inputs[row] for row in rows.tolist()], info.profile, info.features
             )
+            sketch.drift = _drift_link.update_sketch(sketch.drift, table_in)
+            for name, count in invalid.items():
+                sketch.invalid[name] = sketch.invalid.get(name, 0) + count
     return pa.table(
         [
             table["prediction_id"],

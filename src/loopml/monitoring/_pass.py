@@ -16,8 +16,9 @@ from loopml.monitoring._alert_service import RUN_ACTION, AlertDelivery, AlertEve
 from loopml.monitoring._alerts import AlertChange
 from loopml.monitoring._monitor import Monitor
 from loopml.monitoring._report import MetricSample, MonitorReport
-from loopml.monitoring._rules import AlertRule, default_webhook, load_rules
+from loopml.monitoring._rules import AlertRule, default_webhook, default_window, load_rules
 from loopml.monitoring._webhook import WebhookSender
+from loopml.monitoring._windows import DEFAULT_WINDOW, parse_window
 
 __all__ = ["MonitorPass", "run_monitoring"]
 
@@ -82,7 +83,8 @@ def run_monitoring(
     """Run one monitoring pass over ``deployments`` (every deployment when None).
 
     Args:
-        window: the window spec of the reports (the monitor's default when None).
+        window: the window spec of the reports (``[monitoring] window`` of
+            ``loopml.toml`` when None, ``"1h"`` by default).
         rules: the alert rules (when None, :func:`load_rules`: the defaults and
             ``[[monitoring.alerts]]`` of ``loopml.toml``).
         sender: how webhooks are POSTed (timeout, retries); a default one when None.
@@ -95,7 +97,10 @@ def run_monitoring(
         PermissionDeniedError: the caller may not run monitoring (``monitor.run``).
         NotFoundError: a deployment named in ``deployments`` does not exist.
         ConfigError: ``loopml.toml``'s alert rules or webhook are malformed.
+        ValidationError: ``window`` is not a window spec.
     """
+    # a bad spec is the caller's mistake, not a deployment's: fail before any report
+    window = default_window(settings) if window is None else parse_window(window).text
     rules = load_rules(settings) if rules is None else list(rules)
     webhook = default_webhook(settings)
     with Alerts(settings) as alerts:
@@ -108,10 +113,7 @@ def run_monitoring(
         for name in names:
             track = None if progress is None else _bind(progress, name)
             try:
-                if window is None:
-                    report = monitor.report(name, progress=track)
-                else:
-                    report = monitor.report(name, window, progress=track)
+                report = monitor.report(name, window, progress=track)
             except PermissionDeniedError:
                 raise
             except NotFoundError:
@@ -150,10 +152,13 @@ def _bind(progress: Progress, name: str) -> Callable[[int, int], None]:
     return report
 
 
-def latest_samples(settings: Settings, deployment: str) -> tuple[list[MetricSample], int | None]:
-    """The samples of ``deployment``'s newest stored report and when it was made."""
+def latest_samples(
+    settings: Settings, deployment: str, window: str = DEFAULT_WINDOW
+) -> tuple[list[MetricSample], int | None]:
+    """The samples of ``deployment``'s newest stored report of ``window`` windows and when
+    it was made (reports of other window specs, run by hand, are not mixed in)."""
     with Monitor(settings) as monitor:
-        report = monitor.latest(deployment)
+        report = monitor.latest(deployment, window)
     if report is None:
         return [], None
     return report.samples(), report.created_ms

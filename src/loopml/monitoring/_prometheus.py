@@ -20,7 +20,8 @@ from prometheus_client.registry import Collector
 
 from loopml.core import Settings
 from loopml.monitoring._alerts import Alert
-from loopml.monitoring._rules import AlertRule, SampleLike, format_duration
+from loopml.monitoring._rules import AlertRule, SampleLike, default_window, format_duration
+from loopml.monitoring._windows import parse_window
 
 __all__ = ["SAMPLE_HELP", "MonitoringCollector", "prometheus_rules"]
 
@@ -36,6 +37,7 @@ SAMPLE_HELP: Mapping[str, str] = {
     "loopml_label_coverage": "Share of the window's predictions that have a label (0..1)",
     "loopml_labelled_rows": "Labelled predictions in the window",
     "loopml_window_rows": "Predictions in the monitoring window",
+    "loopml_invalid_inputs": "Feature values in the window that were not of the feature's kind",
     "loopml_latency_ms": "Model latency quantiles in the window, in milliseconds",
     "loopml_error_rate": "Share of the window's predictions that failed",
     "loopml_fallback_rate": "Share of the window's predictions answered by a fallback",
@@ -87,11 +89,15 @@ def _families(snapshot: Snapshot, deployment: str) -> Iterator[Metric]:
 class MonitoringCollector(Collector):
     """A prometheus-client collector for one deployment's latest monitoring samples.
 
-    ``load`` returns the current :class:`Snapshot` (the default reads the latest stored
-    report and the open alerts from the store ``settings`` names). The first scrape
-    loads synchronously; later ones answer with the last snapshot and, when it is older
-    than ``refresh_s``, reload it in a background thread, so a scrape never waits on the
-    database after the first.
+    The samples are those of the newest stored report of ``window`` windows (default:
+    ``[monitoring] window`` of ``loopml.toml``, the spec ``loopml monitor run`` uses
+    unless told otherwise), so a report run by hand with another window never shows up
+    on /metrics. ``load`` returns the
+    current :class:`Snapshot` (the default reads the latest stored report and the open
+    alerts from the store ``settings`` names). The first scrape loads synchronously;
+    later ones answer with the last snapshot and, when it is older than ``refresh_s``,
+    reload it in a background thread, so a scrape never waits on the database after the
+    first.
     """
 
     def __init__(
@@ -101,9 +107,11 @@ class MonitoringCollector(Collector):
         *,
         refresh_s: float = 5.0,
         load: Callable[[], Snapshot] | None = None,
+        window: str | None = None,
     ) -> None:
         self.settings = settings
         self.deployment = deployment
+        self.window = default_window(settings) if window is None else parse_window(window).text
         self.refresh_s = refresh_s
         self._load = load or self._load_from_store
         self._snapshot: Snapshot | None = None
@@ -115,7 +123,7 @@ class MonitoringCollector(Collector):
         from loopml.monitoring._alert_service import Alerts
         from loopml.monitoring._pass import latest_samples
 
-        samples, report_ms = latest_samples(self.settings, self.deployment)
+        samples, report_ms = latest_samples(self.settings, self.deployment, self.window)
         with Alerts(self.settings) as alerts:
             open_alerts = alerts.active(self.deployment)
         return Snapshot(samples, report_ms, open_alerts)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,7 +39,9 @@ class VersionWindow:
     ``performance`` holds the metrics of the labelled rows (empty without labels);
     ``data_drift`` is the drift engine's ``DriftResult`` against the version's training
     data (None when the registry stored no profile); ``prediction_drift`` maps ``psi`` and
-    ``jensen_shannon`` against the version's reference window (``prediction_reference``).
+    ``jensen_shannon`` against the version's reference window (``prediction_reference``);
+    ``invalid_inputs`` counts, per feature, values sent that could not be read as the
+    feature's kind (text in a numeric feature): they count as missing in the drift.
     """
 
     model_version: str
@@ -55,6 +58,7 @@ class VersionWindow:
     data_drift: Any = None
     prediction_drift: dict[str, float] | None = None
     prediction_reference: int | None = None
+    invalid_inputs: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "data_drift"}
@@ -127,6 +131,15 @@ class MonitorReport:
                 return window, found
         return None
 
+    def _drift_source(self, has: Callable[[VersionWindow], bool]) -> VersionWindow | None:
+        """The main version of the newest window where ``has`` holds: a window that just
+        began has too few rows to compare, so drift comes from the last one that had."""
+        for window in reversed(self.windows):
+            main = window.version(window.main_version) if window.main_version else None
+            if main is not None and has(main):
+                return main
+        return None
+
     def to_dict(self) -> dict[str, Any]:
         data = {k: v for k, v in self.__dict__.items() if k != "windows"}
         data["windows"] = [w.to_dict() for w in self.windows]
@@ -143,7 +156,9 @@ class MonitorReport:
     def samples(self) -> list[MetricSample]:
         """The report as flat samples (every one labelled with ``deployment``).
 
-        Drift, rows, latency and error/fallback rates are the current window's;
+        Data and prediction drift are the main version's in the newest window with
+        enough rows to compare (``DriftThresholds.min_current_rows``, usually the
+        current one); rows, latency and error/fallback rates are the current window's;
         performance, label coverage and labelled rows are each version's newest window
         with labels (the current window's coverage when a version has none yet).
         """
@@ -157,9 +172,8 @@ class MonitorReport:
         current = self.current
         if current is None:
             return out
-        main = current.version(current.main_version) if current.main_version else None
-        if main is not None:
-            out += _drift_samples(main, add)
+        _drift_samples(self._drift_source(_data_drift_evaluated), add, data=True)
+        _drift_samples(self._drift_source(lambda v: bool(v.prediction_drift)), add, data=False)
         for version in current.versions:
             ref = version.model_version
             add("loopml_window_rows", version.rows, model_version=ref)
@@ -172,6 +186,8 @@ class MonitorReport:
                 )
             add("loopml_error_rate", version.error_rate, model_version=ref)
             add("loopml_fallback_rate", version.fallback_rate, model_version=ref)
+            for feature, count in sorted(version.invalid_inputs.items()):
+                add("loopml_invalid_inputs", count, model_version=ref, feature=feature)
         refs = sorted({v.model_version for w in self.windows for v in w.versions})
         for ref in refs:
             found = self.performance_window(ref)
@@ -189,17 +205,24 @@ class MonitorReport:
         return out
 
 
-def _drift_samples(version: VersionWindow, add: Any) -> list[MetricSample]:
+def _data_drift_evaluated(version: VersionWindow) -> bool:
     drift = version.data_drift
-    if drift is not None:
+    return drift is not None and any(f.evaluated for f in drift.features.values())
+
+
+def _drift_samples(version: VersionWindow | None, add: Any, *, data: bool) -> None:
+    if version is None:
+        return
+    drift = version.data_drift
+    if data and drift is not None:
         add("loopml_drift_share", drift.share_drifted)
         add("loopml_dataset_drifted", float(bool(drift.drifted)))
         for name, feature in drift.features.items():
-            if not feature.evaluated:  # no values of it in the window
+            if not feature.evaluated:  # too few values of it in the window
                 continue
             for statistic, value in sorted(feature.statistics.items()):
                 add("loopml_feature_drift_score", value, feature=name, statistic=statistic)
             add("loopml_feature_drifted", float(bool(feature.drifted)), feature=name)
-    for statistic, value in sorted((version.prediction_drift or {}).items()):
-        add("loopml_prediction_drift_score", _finite(value), statistic=statistic)
-    return []
+    if not data:
+        for statistic, value in sorted((version.prediction_drift or {}).items()):
+            add("loopml_prediction_drift_score", _finite(value), statistic=statistic)

@@ -22,6 +22,7 @@ __all__ = [
     "AlertRule",
     "SampleLike",
     "default_webhook",
+    "default_window",
     "format_duration",
     "load_rules",
     "parse_duration",
@@ -301,6 +302,23 @@ def load_rules(settings: Settings) -> list[AlertRule]:
             text = str(exc)
             raise ConfigError(text if text.startswith(where) else f"{where}: {text}") from None
     return _unique(rules)
+
+
+def default_window(settings: Settings) -> str:
+    """``[monitoring] window`` from ``loopml.toml``: the window spec of the scheduled
+    passes (``loopml monitor run`` without ``--window``) and of what /metrics shows;
+    ``"1h"`` when unset.
+
+    Raises:
+        ConfigError: not a window spec.
+    """
+    from loopml.monitoring._windows import DEFAULT_WINDOW, parse_window
+
+    text = load_config_table(settings.project_dir, "monitoring").get("window", DEFAULT_WINDOW)
+    try:
+        return parse_window(str(text)).text
+    except ValidationError as exc:
+        raise ConfigError(f"{settings.project_dir / 'loopml.toml'}: [monitoring] {exc}") from exc
 
 
 def default_webhook(settings: Settings) -> str | None:

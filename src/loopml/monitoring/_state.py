@@ -19,7 +19,15 @@ from loopml.core import new_id, now_ms
 from loopml.monitoring._window_state import WindowState
 from loopml.store import MetadataStore, schema
 
-__all__ = ["Conflict", "MonitorState", "commit_pass", "load_state", "load_window", "windows_of"]
+__all__ = [
+    "Conflict",
+    "MonitorState",
+    "commit_pass",
+    "load_state",
+    "load_window",
+    "newest_window",
+    "windows_of",
+]
 
 S = schema.monitor_states
 W = schema.monitor_windows
@@ -92,18 +100,37 @@ def load_window(store: MetadataStore, state_id: str, index: int) -> WindowState 
 
 
 def windows_of(
-    store: MetadataStore, state_id: str, *, last: int | None = None, containing: str | None = None
+    store: MetadataStore,
+    state_id: str,
+    *,
+    last: int | None = None,
+    containing: str | None = None,
+    after: int | None = None,
+    first: int | None = None,
 ) -> list[WindowState]:
     """The state's windows, oldest first: the ``last`` newest ones, or those whose sketch
-    names model version ``containing``."""
+    names model version ``containing``; ``after`` and ``first`` page through them from
+    the oldest (the ``first`` oldest windows with an index above ``after``)."""
     query = sa.select(W).where(W.c.state_id == state_id)
     if containing is not None:
         query = query.where(W.c.sketch.contains(json.dumps(containing) + ":", autoescape=True))
+    if after is not None:
+        query = query.where(W.c.window_index > after)
     if last is not None:
         query = query.order_by(W.c.window_index.desc()).limit(last)
+    elif first is not None:
+        query = query.order_by(W.c.window_index).limit(first)
     with store.read() as conn:
         rows = list(conn.execute(query))
     return sorted((WindowState.from_row(r) for r in rows), key=lambda w: w.index)
+
+
+def newest_window(store: MetadataStore, state_id: str) -> int | None:
+    """The index of the state's newest window (None before any)."""
+    query = sa.select(sa.func.max(W.c.window_index)).where(W.c.state_id == state_id)
+    with store.read() as conn:
+        found = conn.execute(query).scalar()
+    return None if found is None else int(found)
 
 
 def commit_pass(

@@ -17,17 +17,20 @@ __all__ = ["VersionSketch", "WindowState"]
 @dataclass
 class VersionSketch:
     """One model version's counts in one window; ``drift`` is a ``DriftSketch`` (None when
-    the version has no reference profile)."""
+    the version has no reference profile); ``invalid`` counts, per feature, the values
+    sent that could not be converted to the feature's kind (counted missing in ``drift``)."""
 
     ops: OpsCounts = field(default_factory=OpsCounts)
     predictions: PredictionCounts = field(default_factory=PredictionCounts)
     drift: Any = None
+    invalid: dict[str, int] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "ops": self.ops.to_dict(),
             "predictions": self.predictions.to_dict(),
             "drift": None if self.drift is None else self.drift.to_dict(),
+            "invalid": dict(sorted(self.invalid.items())),
         }
 
     @classmethod
@@ -37,6 +40,7 @@ class VersionSketch:
             ops=OpsCounts.from_dict(data["ops"]),
             predictions=PredictionCounts.from_dict(data["predictions"]),
             drift=None if drift is None else _drift_link.sketch_from_dict(drift),
+            invalid={str(k): int(v) for k, v in data.get("invalid", {}).items()},
         )
 
 
