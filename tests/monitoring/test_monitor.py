@@ -3,6 +3,7 @@ count, incremental passes that read only new segments, late labels, operations."
 
 from __future__ import annotations
 
+import json
 import threading
 
 import numpy as np
@@ -10,6 +11,8 @@ import pytest
 
 from loopml.core import NotFoundError, Settings, ValidationError
 from loopml.monitoring import Monitor, MonitorReport, parse_window
+from loopml.serving import Feedback, FeedbackLabel
+from loopml.store import open_store, schema
 from tests.monitoring.monitored import DEPLOYMENT, HOUR, T0, World, features, make_world, truth
 
 
@@ -144,6 +147,60 @@ def test_late_labels_update_earlier_windows(world: World) -> None:
     assert second is not None and second.labelled == 30
     newest = _samples(report)[_key("loopml_labelled_rows", **v1)]
     assert newest == 30  # from the newest window with labels
+
+
+def test_a_running_monitor_applies_the_labels_it_reads_again_once(world: World) -> None:
+    frame = features(300, seed=1)
+    ids = world.log(frame, [T0 + i * 10_000 for i in range(300)])
+    right = truth(frame)
+    expected = right.copy()
+    with Monitor(world.settings) as monitor:
+        monitor.report(DEPLOYMENT, "1h")
+        # labels in three calls within seconds, each within the overlap the next pass
+        # looks at again; the last call corrects ten of the first call's labels
+        world.label(ids[:100], right[:100])
+        monitor.report(DEPLOYMENT, "1h")
+        world.label(ids[100:200], right[100:200])
+        monitor.report(DEPLOYMENT, "1h")
+        world.label(ids[:10], 1 - right[:10])
+        expected[:10] = 1 - right[:10]
+        kept = monitor.report(DEPLOYMENT, "1h")
+        # the first call's labels were applied and nothing joined them: not read again
+        assert kept.labels_read == 110
+        # a label committed late by another writer, stamped inside the overlap
+        store = open_store(world.settings.db_url, create=False)
+        try:
+            late = int(max(r.ts_ms for r in _labels(world)) - 1_000)
+            store.transact(
+                lambda conn: conn.execute(
+                    schema.feedback.insert().values(
+                        prediction_id=ids[250],
+                        deployment=DEPLOYMENT,
+                        label=json.dumps(int(1 - right[250])),
+                        source="late",
+                        ts_ms=late,
+                    )
+                )
+            )
+        finally:
+            store.close()
+        expected[250] = 1 - right[250]
+        kept = monitor.report(DEPLOYMENT, "1h")
+    # the windows are those of one fresh pass over every label
+    fresh = _report(world.settings, "60m")
+    assert [w.to_dict() for w in fresh.windows] == [w.to_dict() for w in kept.windows]
+    version = kept.windows[0].version("churn@1")
+    assert version is not None and version.labelled == 201
+    labelled = np.r_[0:200, 250]
+    predicted = world.model.predict(frame.iloc[labelled])
+    assert version.performance["accuracy"] == pytest.approx(
+        float(np.mean(predicted == expected[labelled]))
+    )
+
+
+def _labels(world: World) -> list[FeedbackLabel]:
+    with Feedback(world.settings) as feedback:
+        return feedback.labels(DEPLOYMENT)
 
 
 def test_concurrent_passes_count_each_row_once(world: World) -> None:

@@ -74,6 +74,27 @@ def test_live_records_of_an_open_log_are_found(sqlite_settings: Settings) -> Non
             assert feedback.record([{"prediction_id": pid, "label": 1}], log=log).accepted == 1
 
 
+def test_a_large_call_finds_live_and_segment_records_in_one_entry(
+    sqlite_settings: Settings,
+) -> None:
+    in_segments = _log(sqlite_settings, "churn-api", 1500)
+    live = [new_prediction_id() for _ in range(1500)]
+    with PredictionLog(sqlite_settings, segment_interval_s=3600) as log:
+        for f in log.append_many(
+            PredictionRecord(pid, 5_000 + i, "churn-api", "toy@2", {"a": i}, 0, 1.0)
+            for i, pid in enumerate(live)
+        ):
+            f.result(10)
+        items = [{"prediction_id": pid, "label": 1} for pid in [*in_segments, *live]]
+        with Feedback(sqlite_settings) as feedback:
+            result = feedback.record(items, log=log)
+            assert (result.accepted, result.unknown) == (3000, [])
+            assert len(feedback.labels("churn-api")) == 3000
+    assert [(a["accepted"], a["deployments"]) for a in _audit(sqlite_settings)] == [
+        (3000, {"churn-api": 3000})
+    ]
+
+
 def test_bad_items_are_refused(sqlite_settings: Settings) -> None:
     with Feedback(sqlite_settings) as feedback:
         with pytest.raises(ValidationError, match="no feedback items"):

@@ -24,7 +24,7 @@ def demo(
     ctx: typer.Context,
     fast: Annotated[
         bool,
-        typer.Option(help="A 10 % sample of flights, March to July: about a minute, for CI."),
+        typer.Option(help="A 10 % sample of flights, March to July, weekly ticks: the CI run."),
     ] = False,
     report: Annotated[Path, typer.Option(help="Folder for index.html and summary.json.")] = Path(
         "demo-report"

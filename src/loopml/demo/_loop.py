@@ -32,6 +32,7 @@ from loopml.monitoring import Monitor
 __all__ = ["DemoLoop", "TickRecord", "demo_policy"]
 
 _DAY_S = 86_400.0
+_HISTORY = 4  # windows per monitor report
 
 
 def demo_policy(
@@ -118,7 +119,11 @@ class DemoLoop:
         self.now_ms = int(clock.replace(tzinfo=dt.UTC).timestamp() * 1000)
         deployment = self.policy.deployment
         started = time.perf_counter()
-        samples: list[Sample] = list(self.monitor.report(deployment, window=self.window).samples())
+        # The samples come from the current window and each version's newest labelled
+        # one (labels lag two days: a window or two back); a short history spares
+        # recomputing the drift of every older window at every tick.
+        monitored = self.monitor.report(deployment, window=self.window, history=_HISTORY)
+        samples: list[Sample] = list(monitored.samples())
         self._source.latest[deployment] = samples
         self.seconds["monitor"] += time.perf_counter() - started
         started = time.perf_counter()

@@ -36,6 +36,7 @@ from loopml.serving import Deployments, DeploymentSpec
 __all__ = ["DemoOptions", "DemoResult", "run_demo"]
 
 Say = Callable[[str], None]
+_NO_RETRAIN = ("evaluating", "canary")  # controller states whose tick runs no training
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class DemoOptions:
             "sample": 0.1,
             "last_month": 7,
             "batch_rows": 500,
+            "tick_days": 7,  # a tick's monitor pass costs about the same at any sample size
             "window_rows": 1000,
             "max_iter": 60,
         }
@@ -218,7 +220,10 @@ def run_demo(
 
         def on_tick(clock: dt.datetime, current: Replay) -> None:
             nonlocal revision
-            labels.write(current.labelled_count)
+            # Only a tick that may retrain reads the feed: while a candidate is judged or
+            # in canary, rewriting the whole file (every label so far) is wasted.
+            if loop.controller.state(names["deployment"]).state not in _NO_RETRAIN:
+                labels.write(current.labelled_count)
             record = loop.tick(clock)
             for decision in record.decisions:
                 say(f"{clock:%Y-%m-%d} {decision['kind']}: {decision['reason']}")

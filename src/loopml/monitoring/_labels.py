@@ -6,12 +6,16 @@ again. Labels are read from the state's label watermark on, minus an overlap tha
 labels committed late by a concurrent writer; applying a label twice changes nothing.
 A label whose prediction the monitor has not read yet (it was still in a server's
 journal) holds the watermark back so the next pass tries again, for up to an hour.
+A monitor that keeps running remembers the labels its committed passes applied (by
+their row ids), so the overlap is not matched again (with labels arriving fast, it can
+hold most of them), nor even read again when nothing new was stored in it.
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from collections.abc import Container
+from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
@@ -39,6 +43,7 @@ class Matched:
     unmatched: int
     fallback: int  # labels of fallback answers (not the model's: left out)
     labels_ms: int | None
+    applied: dict[int, int] = field(default_factory=dict)  # matched now: {id: ts_ms}
 
 
 def _index_rows(
@@ -73,21 +78,26 @@ def match_labels(
     labels: list[FeedbackLabel],
     previous_ms: int | None,
     now: int,
+    applied: Container[int] = frozenset(),
 ) -> Matched:
-    """Find the window and answer of each label's prediction."""
+    """Find the window and answer of each label's prediction; labels whose id is in
+    ``applied`` (applied by an earlier pass) only count towards the watermark."""
+    fresh = [label for label in labels if label.id not in applied]
     index = _index_rows(
-        store, artifacts, state_id, sorted({label.prediction_id for label in labels})
+        store, artifacts, state_id, sorted({label.prediction_id for label in fresh})
     )
     by_window: dict[int, list[dict[str, Any]]] = {}
     waiting: list[int] = []
     unmatched = fallback = 0
-    for label in labels:  # oldest first: a correction comes after what it corrects
+    done: dict[int, int] = {}
+    for label in fresh:  # oldest first: a correction comes after what it corrects
         row = index.get(label.prediction_id)
         if row is None:
             unmatched += 1
             if now - label.ts_ms < LABEL_WAIT_MS:
                 waiting.append(label.ts_ms)
             continue
+        done[label.id] = label.ts_ms
         if row["fallback"]:
             fallback += 1
             continue
@@ -103,4 +113,4 @@ def match_labels(
         )
     newest = max((label.ts_ms for label in labels), default=previous_ms)
     labels_ms = min(waiting) if waiting else newest
-    return Matched(by_window, unmatched, fallback, labels_ms)
+    return Matched(by_window, unmatched, fallback, labels_ms, done)

@@ -11,8 +11,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from loopml.core import ValidationError, now_ms
-from loopml.governance import StoreService, append_audit, require, resolve_identity
+from loopml.core import Settings, ValidationError, now_ms
+from loopml.governance import (
+    Identity,
+    StoreService,
+    append_audit,
+    require,
+    resolve_identity,
+)
 from loopml.monitoring._build import build_report, choose_references
 from loopml.monitoring._ingest import ingest_segment, read_segment, unread_segments
 from loopml.monitoring._labels import LABEL_OVERLAP_MS, match_labels
@@ -64,6 +70,18 @@ class Monitor(StoreService):
     :meth:`report` runs a pass (it needs ``monitor.run``, contributor and up, and is
     audited) and stores the report; :meth:`latest` and :meth:`history` read stored ones.
     """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        identity: Identity | None = None,
+        create_store: bool = True,
+    ) -> None:
+        super().__init__(settings, identity=identity, create_store=create_store)
+        # Per monitor state: the labels ({id: ts_ms}) this object's committed passes
+        # applied within the overlap the next pass reads again, so none is matched twice.
+        self._applied: dict[str, dict[int, int]] = {}
 
     def report(
         self,
@@ -227,10 +245,18 @@ class Monitor(StoreService):
         from loopml.serving import Feedback
 
         since = None if state.labels_ms is None else state.labels_ms - LABEL_OVERLAP_MS
+        applied = self._applied.get(state.id, {})
         with Feedback(self.settings, identity=self._identity) as feedback:
-            labels = feedback.labels(state.deployment, since_ms=since)
+            start = since
+            if since is not None and state.labels_ms is not None and applied:
+                # The overlap holds only labels applied already: read from the watermark.
+                known = [i for i, ts in applied.items() if since <= ts < state.labels_ms]
+                stored = feedback.count_labels(state.deployment, since, state.labels_ms)
+                if stored == (len(known), sum(known)):
+                    start = state.labels_ms
+            labels = feedback.labels(state.deployment, since_ms=start)
         matched = match_labels(
-            self.store, self.artifacts, state.id, labels, state.labels_ms, now_ms()
+            self.store, self.artifacts, state.id, labels, state.labels_ms, now_ms(), applied
         )
         touched: list[WindowState] = []
         with self.artifacts.batch():
@@ -248,5 +274,13 @@ class Monitor(StoreService):
                 touched.append(window)
         state.labels_ms = matched.labels_ms
         commit_pass(self.store, state, touched, [])
+        # Committed: remember what the next pass will read again (from the new watermark
+        # less the overlap), forget what it will not.
+        floor = None if state.labels_ms is None else state.labels_ms - LABEL_OVERLAP_MS
+        self._applied[state.id] = {
+            i: ts
+            for i, ts in (*applied.items(), *matched.applied.items())
+            if floor is None or ts >= floor
+        }
         stats.labels_read = len(labels)
         stats.labels_unmatched = matched.unmatched

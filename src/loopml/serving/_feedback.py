@@ -46,13 +46,14 @@ class FeedbackResult:
 
 @dataclass(frozen=True)
 class FeedbackLabel:
-    """One stored label."""
+    """One stored label (``id``: its row in the store, growing with each label stored)."""
 
     prediction_id: str
     deployment: str
     label: Any
     source: str
     ts_ms: int
+    id: int = 0
 
 
 def _check_items(items: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
@@ -162,12 +163,9 @@ class Feedback(StoreService):
 
     def _locate(self, ids: set[str], log: PredictionLog | None) -> dict[str, str]:
         """``{prediction_id: deployment}`` for the ids the log knows."""
-        found: dict[str, str] = {}
-        if log is not None:
-            for pid in ids:
-                record = log.find(pid)
-                if record is not None:
-                    found[pid] = record.deployment
+        # The live records in one pass, then the segments covering the rest, each read
+        # once (asking the log id by id would read a segment per id).
+        found = log.live_deployments(ids) if log is not None else {}
         wanted = sorted(ids - found.keys())
         if not wanted:
             return found
@@ -211,9 +209,24 @@ class Feedback(StoreService):
                 label=json.loads(row.label),
                 source=row.source,
                 ts_ms=row.ts_ms,
+                id=row.id,
             )
             for row in rows
         ]
+
+    def count_labels(self, deployment: str, since_ms: int, before_ms: int) -> tuple[int, int]:
+        """How many labels ``deployment`` has stamped in ``[since_ms, before_ms)``, and the
+        sum of their ids: a reader that kept the ids it read there can tell, without
+        reading the labels again, whether any was stored there since."""
+        resolve_identity(self.settings, self.store)
+        query = sa.select(sa.func.count(), sa.func.coalesce(sa.func.sum(_FEEDBACK.c.id), 0)).where(
+            _FEEDBACK.c.deployment == deployment,
+            _FEEDBACK.c.ts_ms >= since_ms,
+            _FEEDBACK.c.ts_ms < before_ms,
+        )
+        with self.store.read() as conn:
+            count, total = conn.execute(query).one()
+        return int(count), int(total)
 
 
 def read_feedback_file(path: Path) -> list[dict[str, Any]]:

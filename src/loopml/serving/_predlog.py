@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
@@ -286,6 +286,17 @@ class PredictionLog:
 
     def _segment(self, digest: str) -> pa.Table:
         return table_from_bytes(self._artifacts.get_bytes(digest))
+
+    def live_deployments(self, prediction_ids: Collection[str]) -> dict[str, str]:
+        """``{prediction_id: deployment}`` for those of ``prediction_ids`` that are live
+        records of this process (journaled, not yet in a segment): one pass over them,
+        however many ids are asked for."""
+        wanted = (
+            prediction_ids if isinstance(prediction_ids, set | frozenset) else set(prediction_ids)
+        )
+        return {
+            r.prediction_id: r.deployment for r in self._live_records() if r.prediction_id in wanted
+        }
 
     def find(self, prediction_id: str) -> PredictionRecord | None:
         """The record with ``prediction_id``, from this process's live records or the
