@@ -36,3 +36,30 @@ def train(
     sleep_s: float = 0.0,
 ):
     train_and_register(dataset_name, model, estimator, cutoff_ms, sleep_s)
+
+
+@step(cache=False)
+def train_then_freeze(cutoff_ms: int) -> str:
+    """Trains and registers as ``train`` does; meanwhile (training takes a while) traffic
+    arrives and gets labels, and an operator freezes the loop of ``churn-api``."""
+    from sklearn.linear_model import LogisticRegression
+
+    from loopml.loop import LoopController
+    from loopml.registry import ModelRegistry
+    from loopml.training import fit
+    from tests.loop.helpers import rows, serve_and_label
+
+    context = current_step()
+    with context.start_run() as run:
+        result = fit(LogisticRegression(), "events", target="label", cv=0, run=run)
+    with ModelRegistry(context.settings) as registry:
+        ref = registry.register("churn", run_id=result.run_id).ref
+    serve_and_label(context.settings, "churn-api", rows(300, rule="b", seed=10))
+    with LoopController(context.settings) as operator:
+        operator.freeze("churn-api", reason="quarter close")
+    return ref
+
+
+@pipeline
+def train_frozen_meanwhile(cutoff_ms: int = 0):
+    train_then_freeze(cutoff_ms)

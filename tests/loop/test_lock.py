@@ -55,6 +55,34 @@ def test_the_heartbeat_keeps_the_lease(settings: Settings) -> None:
         store.close()
 
 
+def test_the_heartbeat_starts_again_after_the_lease_was_lost_once(settings: Settings) -> None:
+    store = open_store(settings.db_url)
+    try:
+        mine, theirs = (
+            Lease(store, owner="mine", ttl_s=0.3),
+            Lease(store, owner="theirs", ttl_s=0.6),
+        )
+        assert mine.acquire()
+        time.sleep(0.4)  # paused past its ttl: another controller takes over
+        assert theirs.acquire()
+        mine.start_heartbeat()
+        deadline = time.monotonic() + 10
+        while not mine.lost:  # its next beat finds the lease taken
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        with pytest.raises(LeaseLostError, match="controller mine lost the loop lease"):
+            mine.check()  # every side effect checks this first
+        time.sleep(0.7)  # the other one stopped: its lease runs out
+        assert mine.acquire()
+        mine.start_heartbeat()
+        time.sleep(1.0)  # past three of its ttls: only renewals keep it
+        mine.check()
+        assert not Lease(store, owner="third", ttl_s=30).acquire()
+        mine.stop_heartbeat()
+    finally:
+        store.close()
+
+
 def _grab(settings: Settings, owner: str, barrier: Any, out: Any) -> None:
     store = open_store(settings.db_url)
     barrier.wait(timeout=60)

@@ -50,6 +50,9 @@ max_retrains_per_day = 2
 [loop.fraud-api]
 model = "fraud"
 pipeline = "pipes:fraud"
+
+[loop.fraud-api.triggers]
+schedule = "@daily"
 """
 
 
@@ -74,7 +77,7 @@ def test_policies_load_from_loopml_toml(tmp_path: Path) -> None:
     assert churn.rollout.max_latency_p95_ms == 50 and churn.rollout.max_error_rate == 0.01
     assert churn.guardrails == Guardrails(cooldown_s=21600, max_retrains_per_day=2)
     assert churn.performance_metric == "log_loss"
-    assert fraud.triggers == Triggers() and not fraud.triggers.any and fraud.rollout == Rollout()
+    assert fraud.triggers == Triggers(schedule="@daily") and fraud.rollout == Rollout()
     with pytest.raises(TypeError):
         churn.pipeline_params["alpha"] = 1  # type: ignore[index]
 
@@ -138,6 +141,29 @@ def test_no_loop_table_means_no_policies(tmp_path: Path) -> None:
             "loop.api.guardrails.frozen must be true or false",
         ),
         ({"model": "m", "pipeline": "p:x", "triggers": 3}, "loop.api.triggers must be a table"),
+        (
+            {"model": "m", "pipeline": "p:x", "guardrails": {"cooldown_s": float("inf")}},
+            "loop.api.guardrails.cooldown_s must be a finite number; got inf",
+        ),
+        (
+            {"model": "m", "pipeline": "p:x", "evaluation": {"min_gain": float("nan")}},
+            "loop.api.evaluation.min_gain must be a finite number; got nan",
+        ),
+        ({"model": "m", "pipeline": "p:x"}, "loop.api.triggers needs at least one of"),
+        (
+            {"model": "m", "pipeline": "train_pipe", "triggers": {"new_labels": 5}},
+            "loop.api.pipeline must be a reference like module:name or file.py:name",
+        ),
+        (
+            {
+                "model": "m",
+                "pipeline": "p:x",
+                "rollout": {
+                    "steps": [{"weight": 0.9, "predictions": 5}, {"weight": 0.1, "predictions": 5}]
+                },
+            },
+            "loop.api.rollout.steps[1].weight must be at least the step before's 0.9",
+        ),
     ],
 )
 def test_bad_values_name_the_key(table: dict[str, object], message: str) -> None:

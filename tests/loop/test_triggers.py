@@ -40,7 +40,7 @@ def test_drift_share_at_or_over_the_threshold_fires() -> None:
     assert _check(policy, [Sample("loopml_drift_share", D, 0.29)]) == []
     assert _check(policy, [Sample("loopml_drift_share", D, 0.3)]) == ["drift"]
     assert _check(policy, [Sample("loopml_drift_share", D, float("nan"))]) == []
-    assert _check(_policy(), [Sample("loopml_drift_share", D, 1.0)]) == []  # trigger off
+    assert _check(_policy(new_labels=5), [Sample("loopml_drift_share", D, 1.0)]) == []  # drift off
 
 
 def test_a_performance_drop_needs_enough_label_coverage() -> None:

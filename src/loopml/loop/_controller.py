@@ -151,6 +151,7 @@ class LoopController(StoreService):
                 traffic = Traffic(self.settings, feedback)
                 stack.callback(traffic.close)
                 for policy in policies:
+                    self.lease.check()  # a controller that lost the lease stops here
                     run = PolicyTick(self, policy, actor, registry, deployments, traffic)
                     decisions.extend(run.run())
         finally:
@@ -257,6 +258,8 @@ class LoopController(StoreService):
         self, deployment: str | None = None, *, kind: str | None = None, limit: int = 50
     ) -> builtins.list[Decision]:
         """Decisions, newest first."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValidationError(f"limit must be a whole number >= 1; got {limit!r}")
         if kind is not None and kind not in records.KINDS:
             raise ValidationError(f"kind must be one of {', '.join(records.KINDS)}; got {kind!r}")
         if self.settings.auth:

@@ -133,12 +133,24 @@ class Lease:
                 "it stops without recording anything"
             )
 
+    def check(self) -> None:
+        """Raise ``LeaseLostError`` unless this owner still holds the lease: called before
+        every policy and every side effect, so a controller that lost the lease (its
+        heartbeat found it taken, or it paused past its ttl) stops acting at once."""
+        if self.lost:
+            raise LeaseLostError(f"controller {self.owner} lost the loop lease; it stops acting")
+        with self.store.read() as conn:
+            self.fence(conn)
+
     # -- heartbeat -----------------------------------------------------------------
 
     def start_heartbeat(self) -> None:
         """Renew the lease every third of its ttl from a daemon thread until stopped."""
-        if self._beat is not None:
+        if self._beat is not None and self._beat.is_alive():
             return
+        # a thread that ended (it found the lease lost once) is replaced: a lease taken
+        # again must be renewed again, or it runs out under a controller still acting
+        self._beat = None
         self._stop.clear()
         self._beat = threading.Thread(target=self._renew, name="loopml-loop-lease", daemon=True)
         self._beat.start()

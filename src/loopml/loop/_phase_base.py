@@ -10,7 +10,7 @@ from loopml.loop import _records as records
 from loopml.loop._policy import LoopPolicy
 from loopml.loop._records import Decision, LoopState
 from loopml.loop._window import Traffic
-from loopml.registry import CHALLENGER, GateReport, ModelRegistry, ModelVersion
+from loopml.registry import CHALLENGER, CHAMPION, GateReport, ModelRegistry, ModelVersion
 from loopml.serving import Deployments, DeploymentSpec
 
 if TYPE_CHECKING:
@@ -118,24 +118,47 @@ class PhaseBase:
             state=None if data is None else (state.state, data),
         )
 
+    def guard(self) -> None:
+        """Before a side effect: stop unless this controller still holds the lease."""
+        self.ctl.lease.check()
+
+    def frozen_now(self) -> bool:
+        """Whether the loop is frozen now (an operator may freeze it during a tick)."""
+        return self.ctl.state(self.name).frozen or self.policy.guardrails.frozen
+
     def _loader(self) -> Any:
         return lambda ref: self.ctl.load_model(self.registry, ref)
 
     # -- the end of a rollout ----------------------------------------------------------
 
     def end(self, kind: str, reason: str, data: dict[str, Any], evidence: dict[str, Any]) -> None:
-        """Close the rollout as ``reject``, ``rollback`` or ``error``: a canary of the
-        candidate gives way to the champion alone, and a candidate that lost is rejected in
-        the registry."""
+        """Close the rollout as ``reject``, ``rollback`` or ``error``: the champion serves
+        alone again (from a canary of the candidate, or from a promotion that stopped half
+        way and left the candidate serving alone, whose champion alias comes back too), and
+        a candidate that lost is rejected in the registry."""
         ro = data["rollout"]
         champion, candidate_ref = ro["champion"], ro.get("candidate")
-        current = self.deployments.get(self.name)
-        if current.spec.strategy == "canary" and current.spec.canary == candidate_ref:
-            single = DeploymentSpec.single(champion, **common_fields(current.spec))
+        spec = self.deployments.get(self.name).spec
+        on_canary = spec.strategy == "canary" and spec.canary == candidate_ref
+        alone = (  # only a promotion that stopped half way leaves the candidate alone
+            kind == "rollback"
+            and candidate_ref is not None
+            and spec.strategy == "single"
+            and spec.routes[0].model == candidate_ref
+        )
+        if on_canary or alone:
+            self.guard()
+            single = DeploymentSpec.single(champion, **common_fields(spec))
             self.deployments.deploy(self.name, single, reason=f"loop {kind}: {reason}")
-        if candidate_ref is not None and kind in ("reject", "rollback"):
+        if candidate_ref is not None:
             candidate = self.registry.get(candidate_ref)
-            self.registry.reject(candidate.ref, f"loop {kind} on {self.name}: {reason}")
+            aliases = self.registry.get_model(candidate.model).aliases
+            if kind == "rollback" and aliases.get(CHAMPION) == candidate.version:
+                self.guard()
+                self.registry.promote(champion, reason=f"loop {kind} on {self.name}: {reason}")
+            if kind in ("reject", "rollback"):
+                self.guard()
+                self.registry.reject(candidate.ref, f"loop {kind} on {self.name}: {reason}")
             self._drop_challenger(candidate)
         self.record(
             kind,
@@ -148,6 +171,7 @@ class PhaseBase:
 
     def _drop_challenger(self, candidate: ModelVersion) -> None:
         if self.registry.get_model(candidate.model).aliases.get(CHALLENGER) == candidate.version:
+            self.guard()
             self.registry.remove_alias(
                 candidate.model, CHALLENGER, reason=f"loop on {self.name}: done"
             )

@@ -164,6 +164,7 @@ class RetrainPhases(PhaseBase):
             ro["attempts"] += 1
             self.ctl.save_state(self.name, "retraining", data)
             pipeline = self._pipeline_ref()
+            self.guard()
             run = run_pipeline(
                 load_pipeline(pipeline),
                 ro["params"],
@@ -192,9 +193,12 @@ class RetrainPhases(PhaseBase):
         cutoff = ro["params"][self.policy.cutoff_param] if self.policy.cutoff_param else None
         if cutoff is None:
             cutoff = self.traffic.watermark(self.name) or 0
+        self.guard()
         self.registry.set_alias(candidate.ref, CHALLENGER, reason=f"loop candidate for {self.name}")
         ro.update(
             candidate=candidate.ref, pipeline_run=run.id, cutoff_ms=cutoff, eval_started_ms=self.now
         )
         self.ctl.save_state(self.name, "evaluating", data)
+        if self.frozen_now():  # frozen while the pipeline trained: hold before any deploy
+            return
         self.evaluating(data)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from loopml.core import ValidationError
 from loopml.loop._evaluate import compare
 from loopml.loop._phase_base import PhaseBase, common_fields, gates_json
 from loopml.loop._records import LoopState
@@ -30,6 +31,10 @@ class RolloutPhases(PhaseBase):
             "pipeline_run": ro["pipeline_run"],
             "labelled_rows": len(labelled),
         }
+        changed = self._changed_under_loop(candidate.ref, champion.ref)
+        if changed is not None:
+            self.end("error", changed, data, {**evidence, "code": "deployment_changed"})
+            return
         if len(labelled) < evaluation.min_rows:
             if self.now - ro["eval_started_ms"] > evaluation.max_wait_s * 1000:
                 self.end(
@@ -41,7 +46,11 @@ class RolloutPhases(PhaseBase):
                 )
             return
         load = self._loader()
-        result = compare(evaluation, labelled, candidate, champion, load)
+        try:
+            result = compare(evaluation, labelled, candidate, champion, load)
+        except ValidationError as exc:  # waiting longer will not make the metric computable
+            self.end("reject", f"the candidate cannot be evaluated: {exc}", data, evidence)
+            return
         evidence["evaluation"] = result.to_dict()
         if not result.passed:
             self.end("reject", result.reason, data, evidence)
@@ -62,6 +71,7 @@ class RolloutPhases(PhaseBase):
             spec = DeploymentSpec.canary_of(
                 champion.ref, candidate.ref, first.weight, **common_fields(spec)
             )
+            self.guard()
             self.deployments.deploy(self.name, spec, reason=f"loop canary: {result.reason}")
         mark = self.traffic.watermark(self.name)
         ro.update(step=0, step_started_ms=self.now, step_after_ms=mark, canary_after_ms=mark)
@@ -79,6 +89,9 @@ class RolloutPhases(PhaseBase):
 
     def canary(self, data: dict[str, Any]) -> None:
         ro = data["rollout"]
+        if ro.get("promoting"):  # a promotion began and did not finish: finish it
+            self._finish_promotion(data, ro.get("promote_evidence", {}), ro["promoting"])
+            return
         rollout = self.policy.rollout
         k = min(int(ro["step"]), len(rollout.steps) - 1)
         step = rollout.steps[k]
@@ -87,22 +100,22 @@ class RolloutPhases(PhaseBase):
         ops = {v.ref: ops_stats(recent, v.ref) for v in (candidate, champion)}
         since_canary = self.traffic.records(self.name, ro["canary_after_ms"])
         labelled = self.traffic.labelled(self.name, since_canary, ro["labels_since_ms"])
-        health = judge_canary(
-            rollout,
-            self.policy.evaluation.metric,
-            self.name,
-            ops,
-            labelled,
-            candidate,
-            champion,
-            self._loader(),
-        )
-        evidence = {
-            "step": k + 1,
-            "weight": step.weight,
-            "samples": health.samples,
-            "quality": health.quality,
-        }
+        evidence: dict[str, Any] = {"step": k + 1, "weight": step.weight}
+        try:
+            health = judge_canary(
+                rollout,
+                self.policy.evaluation.metric,
+                self.name,
+                ops,
+                labelled,
+                candidate,
+                champion,
+                self._loader(),
+            )
+        except ValidationError as exc:  # the metric cannot be computed: no use waiting
+            self.end("rollback", f"the canary cannot be judged: {exc}", data, evidence)
+            return
+        evidence.update(samples=health.samples, quality=health.quality)
         if health.failures:
             self.end("rollback", "; ".join(health.failures), data, evidence)
             return
@@ -112,11 +125,13 @@ class RolloutPhases(PhaseBase):
             step.seconds is not None and elapsed_s >= step.seconds
         )
         if not done or rows < rollout.min_rows:
-            if rows < rollout.min_rows and elapsed_s > rollout.step_timeout_s:
+            if elapsed_s > rollout.step_timeout_s:
+                needs = rollout.min_rows if rows < rollout.min_rows else step.predictions
                 self.end(
                     "rollback",
+                    f"canary step {k + 1} did not finish within {rollout.step_timeout_s:g} s: "
                     f"the canary served only {rows} predictions in {elapsed_s:.0f} s "
-                    f"(needs {rollout.min_rows})",
+                    f"(needs {needs})",
                     data,
                     evidence,
                 )
@@ -127,6 +142,7 @@ class RolloutPhases(PhaseBase):
             return
         nxt = rollout.steps[k + 1]
         if self.deployments.get(self.name).spec.canary_weight != nxt.weight:
+            self.guard()
             self.deployments.set_canary_weight(self.name, nxt.weight, reason=f"loop: {healthy}")
         mark = self.traffic.watermark(self.name)
         ro.update(step=k + 1, step_started_ms=self.now, step_after_ms=mark)
@@ -167,12 +183,27 @@ class RolloutPhases(PhaseBase):
             self.end("rollback", "cannot promote: " + "; ".join(blockers), data, evidence)
             return
         reason = f"{healthy}; promoted {candidate.ref} over {ro['champion']}"
+        # stored before any side effect: a tick that stops half way (a database blip, a
+        # lost lease, a crash) leaves a marker the next tick finishes, never re-judges
+        ro.update(promoting=reason, promote_evidence=evidence)
+        self.ctl.save_state(self.name, "canary", data)
+        self._finish_promotion(data, evidence, reason)
+
+    def _finish_promotion(
+        self, data: dict[str, Any], evidence: dict[str, Any], reason: str
+    ) -> None:
+        """Champion alias, the candidate alone, the challenger alias gone, the decision:
+        each step checks whether it is done already, so a resumed promotion finishes."""
+        ro = data["rollout"]
+        candidate = self.registry.get(ro["candidate"])
         if "champion" not in candidate.aliases:
+            self.guard()
             self.registry.promote(candidate.ref, reason=f"loop: {reason}")
         current = self.deployments.get(self.name)
         if not (
             current.spec.strategy == "single" and current.spec.routes[0].model == candidate.ref
         ):
+            self.guard()
             single = DeploymentSpec.single(candidate.ref, **common_fields(current.spec))
             self.deployments.deploy(self.name, single, reason=f"loop: {reason}")
         self._drop_challenger(candidate)
@@ -183,4 +214,21 @@ class RolloutPhases(PhaseBase):
             candidate=candidate.ref,
             champion=ro["champion"],
             state=("idle", self._idle_data(data)),
+        )
+
+    def _changed_under_loop(self, candidate: str, champion: str) -> str | None:
+        """Why the deployment no longer serves what this rollout started from, or None:
+        the candidate was trained to replace the champion, and deploying a canary over an
+        operator's change would undo it."""
+        spec = self.deployments.get(self.name).spec
+        if spec.strategy == "single" and spec.routes[0].model == champion:
+            return None
+        if spec.strategy == "canary" and spec.primary == champion and spec.canary == candidate:
+            return None  # our own canary, deployed before a tick stopped
+        arms = (spec.primary, spec.canary, spec.shadow, spec.blue, spec.green)
+        models = [r.model for r in spec.routes] or [m for m in arms if m]
+        return (
+            f"deployment changed under the loop: {self.name} serves {spec.strategy} "
+            f"{', '.join(models)}, "
+            f"not {champion} alone as when the retrain of {candidate} began; the rollout ends"
         )

@@ -13,6 +13,16 @@ from types import MappingProxyType
 from typing import Any
 
 from loopml.core import ConfigError
+from loopml.loop._policy_values import (
+    LOWER_IS_BETTER,
+    METRICS,
+    PIPELINE_REF,
+    check_count,
+    check_metric,
+    check_number,
+    fail,
+    higher_is_better,
+)
 
 __all__ = [
     "LOWER_IS_BETTER",
@@ -27,58 +37,6 @@ __all__ = [
 ]
 
 # Metrics a policy may judge on (the names loopml.training computes) and their direction.
-METRICS = (
-    "roc_auc",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "log_loss",
-    "mae",
-    "rmse",
-    "mape",
-    "r2",
-)
-LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "mape"})
-
-
-def higher_is_better(metric: str) -> bool:
-    """Whether a larger value of ``metric`` is better (False for losses and errors)."""
-    return metric not in LOWER_IS_BETTER
-
-
-def _fail(where: str, expected: str, got: object) -> ConfigError:
-    return ConfigError(f"{where} must be {expected}; got {got!r}")
-
-
-def _number(
-    where: str,
-    value: object,
-    *,
-    low: float | None = None,
-    high: float | None = None,
-    strict_low: bool = False,
-) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise _fail(where, "a number", value)
-    if low is not None and (value < low or (strict_low and value == low)):
-        relation = "greater than" if strict_low else "at least"
-        raise _fail(where, f"{relation} {low:g}", value)
-    if high is not None and value > high:
-        raise _fail(where, f"at most {high:g}", value)
-    return float(value)
-
-
-def _count(where: str, value: object, *, low: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < low:
-        raise _fail(where, f"a whole number >= {low}", value)
-    return int(value)
-
-
-def _metric(where: str, value: object) -> str:
-    if value not in METRICS:
-        raise _fail(where, f"one of {', '.join(METRICS)}", value)
-    return str(value)
 
 
 @dataclass(frozen=True)
@@ -109,18 +67,18 @@ class Triggers:
     def __post_init__(self) -> None:
         w = self.where
         if self.drift_share is not None:
-            _number(f"{w}.drift_share", self.drift_share, low=0, high=1, strict_low=True)
+            check_number(f"{w}.drift_share", self.drift_share, low=0, high=1, strict_low=True)
         if self.performance_drop is not None:
-            _number(f"{w}.performance_drop", self.performance_drop, low=0)
+            check_number(f"{w}.performance_drop", self.performance_drop, low=0)
         if self.performance_metric is not None:
-            _metric(f"{w}.performance_metric", self.performance_metric)
-        _number(f"{w}.min_label_coverage", self.min_label_coverage, low=0, high=1)
+            check_metric(f"{w}.performance_metric", self.performance_metric)
+        check_number(f"{w}.min_label_coverage", self.min_label_coverage, low=0, high=1)
         if self.new_labels is not None:
-            _count(f"{w}.new_labels", self.new_labels)
+            check_count(f"{w}.new_labels", self.new_labels)
         from loopml.monitoring import parse_window
 
         if not isinstance(self.window, str):
-            raise _fail(f"{w}.window", "a window spec like '1h' or '10000rows'", self.window)
+            raise fail(f"{w}.window", "a window spec like '1h' or '10000rows'", self.window)
         try:
             parse_window(self.window)
         except ValueError as exc:
@@ -161,13 +119,13 @@ class Evaluation:
 
     def __post_init__(self) -> None:
         w = self.where
-        _metric(f"{w}.metric", self.metric)
-        _number(f"{w}.min_gain", self.min_gain)
-        _count(f"{w}.window_rows", self.window_rows)
-        _count(f"{w}.min_rows", self.min_rows)
+        check_metric(f"{w}.metric", self.metric)
+        check_number(f"{w}.min_gain", self.min_gain)
+        check_count(f"{w}.window_rows", self.window_rows)
+        check_count(f"{w}.min_rows", self.min_rows)
         if self.min_rows > self.window_rows:
-            raise _fail(f"{w}.min_rows", f"at most window_rows ({self.window_rows})", self.min_rows)
-        _number(f"{w}.max_wait_s", self.max_wait_s, low=0, strict_low=True)
+            raise fail(f"{w}.min_rows", f"at most window_rows ({self.window_rows})", self.min_rows)
+        check_number(f"{w}.max_wait_s", self.max_wait_s, low=0, strict_low=True)
 
 
 @dataclass(frozen=True)
@@ -182,13 +140,13 @@ class CanaryStep:
     where: str = field(default="rollout.steps[0]", compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        _number(f"{self.where}.weight", self.weight, low=0, high=1, strict_low=True)
+        check_number(f"{self.where}.weight", self.weight, low=0, high=1, strict_low=True)
         if self.predictions is None and self.seconds is None:
             raise ConfigError(f"{self.where} needs predictions or seconds (or both)")
         if self.predictions is not None:
-            _count(f"{self.where}.predictions", self.predictions)
+            check_count(f"{self.where}.predictions", self.predictions)
         if self.seconds is not None:
-            _number(f"{self.where}.seconds", self.seconds, low=0, strict_low=True)
+            check_number(f"{self.where}.seconds", self.seconds, low=0, strict_low=True)
 
 
 def _default_steps() -> tuple[CanaryStep, ...]:
@@ -227,20 +185,27 @@ class Rollout:
     def __post_init__(self) -> None:
         w = self.where
         if not isinstance(self.steps, tuple) or not self.steps:
-            raise _fail(f"{w}.steps", "a non-empty list of canary steps", self.steps)
+            raise fail(f"{w}.steps", "a non-empty list of canary steps", self.steps)
         for step in self.steps:
             if not isinstance(step, CanaryStep):
-                raise _fail(f"{w}.steps", "CanaryStep entries", step)
-        _number(f"{w}.max_error_rate", self.max_error_rate, low=0, high=1)
+                raise fail(f"{w}.steps", "CanaryStep entries", step)
+        for i, (before, step) in enumerate(zip(self.steps, self.steps[1:], strict=False)):
+            if step.weight < before.weight:  # a canary only grows until promotion
+                raise fail(
+                    f"{w}.steps[{i + 1}].weight",
+                    f"at least the step before's {before.weight:g} (weights never decrease)",
+                    step.weight,
+                )
+        check_number(f"{w}.max_error_rate", self.max_error_rate, low=0, high=1)
         if self.max_latency_ratio is not None:
-            _number(f"{w}.max_latency_ratio", self.max_latency_ratio, low=0, strict_low=True)
+            check_number(f"{w}.max_latency_ratio", self.max_latency_ratio, low=0, strict_low=True)
         if self.max_latency_p95_ms is not None:
-            _number(f"{w}.max_latency_p95_ms", self.max_latency_p95_ms, low=0, strict_low=True)
-        _number(f"{w}.max_quality_drop", self.max_quality_drop, low=0)
-        _count(f"{w}.min_labelled", self.min_labelled)
-        _count(f"{w}.min_rows", self.min_rows)
-        _number(f"{w}.step_timeout_s", self.step_timeout_s, low=0, strict_low=True)
-        _number(f"{w}.approval_timeout_s", self.approval_timeout_s, low=0, strict_low=True)
+            check_number(f"{w}.max_latency_p95_ms", self.max_latency_p95_ms, low=0, strict_low=True)
+        check_number(f"{w}.max_quality_drop", self.max_quality_drop, low=0)
+        check_count(f"{w}.min_labelled", self.min_labelled)
+        check_count(f"{w}.min_rows", self.min_rows)
+        check_number(f"{w}.step_timeout_s", self.step_timeout_s, low=0, strict_low=True)
+        check_number(f"{w}.approval_timeout_s", self.approval_timeout_s, low=0, strict_low=True)
 
 
 @dataclass(frozen=True)
@@ -254,10 +219,10 @@ class Guardrails:
     where: str = field(default="guardrails", compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        _number(f"{self.where}.cooldown_s", self.cooldown_s, low=0)
-        _count(f"{self.where}.max_retrains_per_day", self.max_retrains_per_day)
+        check_number(f"{self.where}.cooldown_s", self.cooldown_s, low=0)
+        check_count(f"{self.where}.max_retrains_per_day", self.max_retrains_per_day)
         if not isinstance(self.frozen, bool):
-            raise _fail(f"{self.where}.frozen", "true or false", self.frozen)
+            raise fail(f"{self.where}.frozen", "true or false", self.frozen)
 
 
 @dataclass(frozen=True)
@@ -290,19 +255,19 @@ class LoopPolicy:
         for key in ("deployment", "model", "pipeline"):
             value = getattr(self, key)
             if not isinstance(value, str) or not value.strip():
-                raise _fail(f"{w}.{key}", "a non-empty string", value)
+                raise fail(f"{w}.{key}", "a non-empty string", value)
         try:
             _, version = parse_model_ref(self.model)
         except ValueError as exc:
             raise ConfigError(f"{w}.model: {exc}") from None
         if version is not None:
-            raise _fail(f"{w}.model", "a model name without @version", self.model)
+            raise fail(f"{w}.model", "a model name without @version", self.model)
         if not isinstance(self.pipeline_params, Mapping):
-            raise _fail(f"{w}.pipeline_params", "a table of parameters", self.pipeline_params)
+            raise fail(f"{w}.pipeline_params", "a table of parameters", self.pipeline_params)
         # frozen all the way down: a policy shared between threads cannot change
         object.__setattr__(self, "pipeline_params", MappingProxyType(dict(self.pipeline_params)))
         if self.cutoff_param is not None and not str(self.cutoff_param).isidentifier():
-            raise _fail(f"{w}.cutoff_param", "a parameter name", self.cutoff_param)
+            raise fail(f"{w}.cutoff_param", "a parameter name", self.cutoff_param)
         for key, kind in (
             ("triggers", Triggers),
             ("evaluation", Evaluation),
@@ -310,7 +275,16 @@ class LoopPolicy:
             ("guardrails", Guardrails),
         ):
             if not isinstance(getattr(self, key), kind):
-                raise _fail(f"{w}.{key}", f"a {kind.__name__}", getattr(self, key))
+                raise fail(f"{w}.{key}", f"a {kind.__name__}", getattr(self, key))
+        if not PIPELINE_REF.match(self.pipeline.strip()):
+            raise fail(
+                f"{w}.pipeline", "a reference like module:name or file.py:name", self.pipeline
+            )
+        if not self.triggers.any:
+            raise ConfigError(
+                f"{w}.triggers needs at least one of drift_share, performance_drop, "
+                "new_labels, schedule (a policy without one never retrains)"
+            )
 
     def __reduce__(self) -> tuple[Any, ...]:
         # a mappingproxy does not pickle; policies travel to worker processes
