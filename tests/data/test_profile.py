@@ -14,6 +14,7 @@ import pytest
 from rich.console import Console
 
 from loopml.core import ValidationError
+from loopml.data import _profile_columns
 from loopml.data._diff import diff_profiles, psi
 from loopml.data._profile import (
     ColumnProfile,
@@ -210,8 +211,12 @@ def test_profile_sad_unreadable_parquet(tmp_path: Path) -> None:
         profile(path)
 
 
-def test_profile_large_input_uses_sampled_quantiles_and_exact_counts() -> None:
-    """A size check: above the exact-quantile limit edges are sampled, counts stay exact."""
+def test_profile_large_input_uses_sampled_quantiles_and_exact_counts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A size check: on DuckDB's path (columns over the numpy budget), above the
+    exact-quantile limit edges are sampled, counts stay exact."""
+    monkeypatch.setattr(_profile_columns, "COLUMN_VALUES_BUDGET", 0)
     rng = np.random.default_rng(3)
     frame = pd.DataFrame({"x": rng.exponential(2.0, 300_000), "k": rng.integers(0, 9, 300_000)})
     prof = profile(frame)
@@ -223,6 +228,17 @@ def test_profile_large_input_uses_sampled_quantiles_and_exact_counts() -> None:
         assert column.histogram.total == 300_000
     assert prof.columns["x"].quantiles is not None
     assert prof.columns["x"].quantiles["p50"] == pytest.approx(2.0 * math.log(2), rel=0.03)
+
+
+def test_profile_large_numeric_input_has_exact_quantiles() -> None:
+    rng = np.random.default_rng(3)
+    values = rng.exponential(2.0, 300_000)
+    prof = profile(pd.DataFrame({"x": values}))
+    assert prof.exact_quantiles
+    column = prof.columns["x"]
+    assert column.quantiles is not None and column.histogram is not None
+    assert column.quantiles["p50"] == pytest.approx(float(np.quantile(values, 0.5)), rel=1e-12)
+    assert histogram_counts(column, values) == column.histogram.counts
 
 
 # --- persistence and display --------------------------------------------------------------

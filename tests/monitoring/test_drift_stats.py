@@ -14,7 +14,7 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from loopml.data import profile
+from loopml.data import _profile_columns, profile
 from loopml.monitoring import detect_drift
 
 SAMPLES = {
@@ -63,13 +63,28 @@ def test_wasserstein_close_to_scipy(kind: str, n_ref: int, n_cur: int, seed: int
     assert found["wasserstein_normed"] == pytest.approx(found["wasserstein"] / np.std(x, ddof=1))
 
 
-def test_large_reference_from_a_sample_stays_close(tmp_path: Any) -> None:
-    # above 200,000 rows the fine edges come from a sample; counts stay exact
+def test_large_reference_from_a_sample_stays_close(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # on DuckDB's path (columns over the numpy budget), above 200,000 rows the fine edges
+    # come from a sample; counts stay exact
+    monkeypatch.setattr(_profile_columns, "COLUMN_VALUES_BUDGET", 0)
     rng = np.random.default_rng(5)
     x, y = rng.normal(0, 1, 300_000), rng.normal(0.05, 1, 200_000)
     reference = profile(pa.table({"x": x}))
     assert not reference.exact_quantiles and reference.columns["x"].fine is not None
     assert reference.columns["x"].fine.total == 300_000
+    found = detect_drift(reference, pa.table({"x": y})).features["x"].statistics
+    exact_ks = stats.ks_2samp(x, y).statistic
+    assert 0 <= exact_ks - found["ks_statistic"] <= 0.003
+    assert found["wasserstein"] == pytest.approx(stats.wasserstein_distance(x, y), rel=0.01)
+
+
+def test_large_reference_profiled_column_by_column_has_exact_edges() -> None:
+    rng = np.random.default_rng(5)
+    x, y = rng.normal(0, 1, 300_000), rng.normal(0.05, 1, 200_000)
+    reference = profile(pa.table({"x": x}))
+    assert reference.exact_quantiles and reference.columns["x"].fine is not None
     found = detect_drift(reference, pa.table({"x": y})).features["x"].statistics
     exact_ks = stats.ks_2samp(x, y).statistic
     assert 0 <= exact_ks - found["ks_statistic"] <= 0.003

@@ -15,9 +15,8 @@ reference) and split reproducibly.
 
 from typing import TYPE_CHECKING, Any
 
-from loopml.data._catalog_api import DataCatalog, IngestResult, validate_file
-
 if TYPE_CHECKING:
+    from loopml.data._catalog_api import DataCatalog, IngestResult, validate_file
     from loopml.data._diff import ColumnDiff, ProfileDiff, diff_profiles
     from loopml.data._expectations import (
         Expectation,
@@ -39,8 +38,12 @@ if TYPE_CHECKING:
     from loopml.data._validation import validate
 
 # The names below pull in pandas, pyarrow, DuckDB and pandera, which take most of a second
-# to import; they load on first use (PEP 562) so the CLI starts fast.
+# to import, and the catalog pulls in the store (SQLAlchemy), which profiles and drift checks
+# do without; they load on first use (PEP 562) so the CLI starts fast.
 _LAZY = {
+    "DataCatalog": "_catalog_api",
+    "IngestResult": "_catalog_api",
+    "validate_file": "_catalog_api",
     "ColumnDiff": "_diff",
     "ProfileDiff": "_diff",
     "diff_profiles": "_diff",

@@ -1,12 +1,16 @@
 """Dataset profiles: per-column statistics stored with every dataset version.
 
-A profile is computed by DuckDB over the data where it lies (Parquet files are
-scanned, DataFrames and Arrow tables are registered, not copied) in two scans plus
-one ``GROUP BY`` per categorical column, so memory stays bounded and ten million
-rows take seconds. It is also the drift reference monitoring compares live data
-with, *without* reading the training data again; hence the histogram edges are
-stored, and :func:`histogram_counts` / :func:`category_counts` count new values in
-exactly the same bins and categories.
+Integer and float columns of Parquet files, Arrow tables and DataFrames (up to
+32 million rows) are profiled one column at a time in numpy
+(:mod:`loopml.data._profile_columns`): each is read alone and sorted, so memory
+stays at about one column whatever their number. Every other column (text,
+booleans, times, decimals) is profiled by DuckDB over the data where it lies
+(Parquet files are scanned, DataFrames and Arrow tables are registered, not
+copied) in two scans plus one ``GROUP BY`` per categorical column, so memory stays
+bounded and ten million rows take seconds. A profile is also the drift reference
+monitoring compares live data with, *without* reading the training data again;
+hence the histogram edges are stored, and :func:`histogram_counts` /
+:func:`category_counts` count new values in exactly the same bins and categories.
 
 Binning. Bin edges are the reference's own quantiles at ``k / bins``
 (``k = 1 .. bins - 1``) between its min and max, deduplicated, so each bin holds
@@ -20,14 +24,15 @@ right; see :class:`Histogram`.
 Missing values. Nulls, and NaN or infinities in float columns, are missing: they
 count in ``missing``/``missing_rate`` and in no statistic or bin.
 
-Exactness. Up to 200,000 rows, quantiles (and so edges) are exact
-(``quantile_cont``: linear interpolation, numpy's default). Above that they come
-from a uniform reservoir sample of 100,000 values per column, with a rank error
-of about 0.3 percentage points, and may differ in the last digits between runs;
-the profile says so with ``exact_quantiles=False``. Histogram counts, min, max,
-missing rates, distinct counts and top values are always exact; mean and std are
-exact up to float rounding, whose last bits can vary with DuckDB's multi-threaded
-summation order on large inputs.
+Exactness. On the numpy path quantiles (and so edges) are exact at any size:
+linear interpolation between order statistics, as DuckDB's ``quantile_cont``
+(the two may differ in the last bit). On DuckDB's path they are exact up to
+200,000 rows; above that they come from a uniform reservoir sample of 100,000
+values per column, with a rank error of about 0.3 percentage points, and may differ
+in the last digits between runs; the profile says so with ``exact_quantiles=False``.
+Histogram counts, min, max, missing rates, distinct counts and top values are always
+exact; mean and std are exact up to float rounding, whose last bits can vary with
+DuckDB's multi-threaded summation order on large inputs.
 """
 
 from __future__ import annotations
@@ -36,14 +41,14 @@ import glob
 from pathlib import Path
 from typing import Any, TypeAlias
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 
 from loopml.core import ValidationError
+from loopml.data._profile_columns import column_source, numeric_profile
 from loopml.data._profile_counts import category_counts, histogram_counts
 from loopml.data._profile_model import ColumnKind, ColumnProfile, DatasetProfile, Histogram
-from loopml.data._profile_scan import scan_profile
+from loopml.data._profile_scan import dtype_name, quote, scan_profile
 
 __all__ = [
     "ColumnKind",
@@ -81,15 +86,22 @@ def _parquet_paths(source: str | Path | list[str | Path]) -> list[str]:
     return paths
 
 
+def _check_unique(frame: pd.DataFrame) -> None:
+    names = [str(name) for name in frame.columns]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValidationError(
+            f"DataFrame column names must be unique (got duplicates {duplicates})"
+        )
+
+
 def _open(con: Any, source: Any) -> str:
     """Make ``source`` readable on ``con``; return what to write after ``FROM``."""
+    if isinstance(source, _Projection):
+        columns = ", ".join(quote(name) for name in source.names)
+        return f"(SELECT {columns} FROM {_open(con, source.source)})"
     if isinstance(source, pd.DataFrame):
-        names = [str(name) for name in source.columns]
-        duplicates = sorted({name for name in names if names.count(name) > 1})
-        if duplicates:
-            raise ValidationError(
-                f"DataFrame column names must be unique (got duplicates {duplicates})"
-            )
+        _check_unique(source)
         con.register(_VIEW, source)
         return _VIEW
     if isinstance(source, pa.RecordBatch):
@@ -111,6 +123,8 @@ def _describe(source: Any) -> str:
         return f"Parquet source {str(source)!r}"
     if isinstance(source, list):
         return f"{len(source)} Parquet sources"
+    if isinstance(source, _Projection):
+        return _describe(source.source)
     return f"{type(source).__name__} source"
 
 
@@ -148,6 +162,71 @@ def profile(
         raise ValidationError(f"top_k must be an int >= 0 (got {top_k!r})")
     if isinstance(fine_bins, bool) or not isinstance(fine_bins, int) or fine_bins < 0:
         raise ValidationError(f"fine_bins must be an int >= 0 (got {fine_bins!r})")
+    paths = _parquet_paths(source) if isinstance(source, str | Path | list) else None
+    if isinstance(source, pa.RecordBatch):
+        source = pa.Table.from_batches([source])
+    if isinstance(source, pd.DataFrame):
+        _check_unique(source)
+    try:
+        columnar = column_source(source, paths)
+        if columnar is None:
+            return _duckdb_profile(source, bins=bins, top_k=top_k, fine_bins=fine_bins)
+        numeric = {
+            name: numeric_profile(
+                columnar,
+                name,
+                bins=bins,
+                fine_bins=fine_bins,
+                dtype=dtype_name(columnar.schema.field(name).type),
+            )
+            for name in columnar.numeric
+        }
+    except (OSError, pa.ArrowException) as exc:
+        raise ValidationError(f"cannot profile {_describe(source)}: {exc}") from exc
+    order = [str(name) for name in source.columns] if isinstance(source, pd.DataFrame) else None
+    order = order or columnar.schema.names
+    rest = [name for name in order if name not in numeric]
+    if not rest:
+        return DatasetProfile(
+            row_count=columnar.row_count,
+            columns=numeric,
+            bins=bins,
+            top_k=top_k,
+            exact_quantiles=True,
+            fine_bins=fine_bins,
+        )
+    others = _duckdb_profile(_project(source, rest), bins=bins, top_k=top_k, fine_bins=fine_bins)
+    estimated = any(c.quantiles is not None for c in others.columns.values())
+    merged = numeric | others.columns
+    return DatasetProfile(
+        row_count=columnar.row_count,
+        columns={name: merged[name] for name in order},
+        bins=bins,
+        top_k=top_k,
+        exact_quantiles=others.exact_quantiles or not estimated,
+        fine_bins=fine_bins,
+    )
+
+
+def _project(source: Any, names: list[str]) -> Any:
+    """``source`` with only the columns ``names``, for DuckDB (no data copied for Arrow)."""
+    if isinstance(source, pd.DataFrame):
+        return source[names]
+    if isinstance(source, pa.Table):
+        return source.select(names)
+    return _Projection(source, names)
+
+
+class _Projection:
+    """Some columns of Parquet files, which :func:`_open` reads with DuckDB."""
+
+    def __init__(self, source: Any, names: list[str]) -> None:
+        self.source, self.names = source, names
+
+
+def _duckdb_profile(source: Any, *, bins: int, top_k: int, fine_bins: int) -> DatasetProfile:
+    import duckdb  # only when a column needs it: the numeric path does without
+
     con = duckdb.connect(":memory:")
     try:
         con.execute("SET enable_progress_bar = false")

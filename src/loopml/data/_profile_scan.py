@@ -40,7 +40,13 @@ from loopml.data._profile_model import (
     Histogram,
 )
 
-__all__ = ["EXACT_QUANTILE_MAX_ROWS", "SAMPLE_SIZE", "scan_profile"]
+__all__ = [
+    "EXACT_QUANTILE_MAX_ROWS",
+    "SAMPLE_SIZE",
+    "bin_edges",
+    "quantile_fractions",
+    "scan_profile",
+]
 
 EXACT_QUANTILE_MAX_ROWS = 200_000
 """Up to this many rows, quantiles are exact (``quantile_cont``, linear interpolation)."""
@@ -116,11 +122,11 @@ def _plan(schema: pa.Schema) -> list[_Column]:
     return columns
 
 
-def _fractions(bins: int) -> list[float]:
+def quantile_fractions(bins: int) -> list[float]:
     return sorted(set(QUANTILE_KEYS.values()) | {k / bins for k in range(1, bins)})
 
 
-def _edges(low: float, high: float, cut_points: list[float]) -> list[float]:
+def bin_edges(low: float, high: float, cut_points: list[float]) -> list[float]:
     inner = (min(max(q, low), high) for q in cut_points if q is not None and math.isfinite(q))
     edges = sorted({low, high, *inner})
     return edges if len(edges) > 1 else [low, low]
@@ -141,7 +147,7 @@ def scan_profile(
     columns = _plan(schema)
     row_count = int(con.execute(f"SELECT count(*) FROM {source}").fetchone()[0])
     exact = row_count <= EXACT_QUANTILE_MAX_ROWS
-    fractions = _fractions(bins)
+    fractions = quantile_fractions(bins)
     fraction_list = "[" + ", ".join(_double(f) for f in fractions) + "]"
     if exact:
         quantile = f"quantile_cont({{}}, {fraction_list})"
@@ -168,7 +174,7 @@ def scan_profile(
                 by_fraction = dict(zip(fractions, values, strict=True))
                 entry["quantiles"] = {k: float(by_fraction[f]) for k, f in QUANTILE_KEYS.items()}
                 cuts = [by_fraction[k / bins] for k in range(1, bins)]
-                entry["edges"] = _edges(float(entry["min"]), float(entry["max"]), cuts)
+                entry["edges"] = bin_edges(float(entry["min"]), float(entry["max"]), cuts)
         elif c.kind == "boolean":
             entry["true"] = int(next(first))
         stats[c.name] = entry
