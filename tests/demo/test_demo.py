@@ -40,8 +40,7 @@ def _loopml(home: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[st
     )
 
 
-@pytest.fixture(scope="module")
-def fast_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+def _fast_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
     root = tmp_path_factory.mktemp("demo")
     home, report = root / ".loopml", root / "report"
     done = _loopml(home, "demo", "--fast", "--report", str(report), cwd=root)
@@ -49,9 +48,7 @@ def fast_demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str
     return home, report, done.stdout
 
 
-def test_the_loop_retrains_on_drift_and_beats_the_static_model(
-    fast_demo: tuple[Path, Path, str],
-) -> None:
+def _check_retrains_on_drift_and_beats_static(fast_demo: tuple[Path, Path, str]) -> None:
     home, report, out = fast_demo
     summary = json.loads((report / "summary.json").read_text())
     assert set(summary) == {"metric", "static", "loop", "oracle", "retrains", "oracle_retrains"}
@@ -65,9 +62,7 @@ def test_the_loop_retrains_on_drift_and_beats_the_static_model(
     assert "ROC AUC per month" in out and "static" in out and "oracle" in out
 
 
-def test_every_decision_is_audited_and_the_chain_verifies(
-    fast_demo: tuple[Path, Path, str],
-) -> None:
+def _check_every_decision_is_audited(fast_demo: tuple[Path, Path, str]) -> None:
     home, _, _ = fast_demo
     settings = load_settings(home=home, environ={})
     with LoopController(settings) as controller:
@@ -85,7 +80,7 @@ def test_every_decision_is_audited_and_the_chain_verifies(
     assert verify.returncode == 0, verify.stdout + verify.stderr
 
 
-def test_the_report_is_self_contained(fast_demo: tuple[Path, Path, str]) -> None:
+def _check_report_is_self_contained(fast_demo: tuple[Path, Path, str]) -> None:
     _, report, _ = fast_demo
     page = (report / "index.html").read_text(encoding="utf-8")
     # plotly.js is inline: no script or stylesheet is fetched from anywhere
@@ -94,3 +89,11 @@ def test_the_report_is_self_contained(fast_demo: tuple[Path, Path, str]) -> None
     for heading in ("ROC AUC per month", "Drift per feature", "Loop decisions", "Lineage"):
         assert heading in page
     assert "flight-delay@1" in page
+
+
+def test_the_fast_demo_end_to_end(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """One test, so the demo runs once even when pytest-xdist spreads tests over workers."""
+    demo = _fast_demo(tmp_path_factory)
+    _check_retrains_on_drift_and_beats_static(demo)
+    _check_every_decision_is_audited(demo)
+    _check_report_is_self_contained(demo)
