@@ -44,9 +44,7 @@ def upgrade() -> None:
         sa.UniqueConstraint("active_key"),
     )
     op.create_index("ix_alerts_state", "alerts", ["state", "updated_ms"], unique=False)
-    op.create_index(
-        "ix_alerts_deployment", "alerts", ["deployment", "started_ms"], unique=False
-    )
+    op.create_index("ix_alerts_deployment", "alerts", ["deployment", "started_ms"], unique=False)
     op.create_table(
         "alert_transitions",
         sa.Column("id", _AUTO_ID, autoincrement=True, nullable=False),
