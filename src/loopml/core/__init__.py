@@ -20,6 +20,7 @@ from loopml.core._errors import (
     ValidationError,
 )
 from loopml.core._ids import new_id, now_ms
+from loopml.core._lazy import lazy_exports
 from loopml.core._settings import ENV_VARS, Settings, load_config_table, load_settings
 
 __all__ = [
@@ -40,6 +41,7 @@ __all__ = [
     "Settings",
     "ValidationError",
     "capture_environment",
+    "lazy_exports",
     "load_config_table",
     "load_settings",
     "new_id",

@@ -13,7 +13,9 @@ reference) and split reproducibly.
     train = catalog.load("flights@1")
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml.core import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from loopml.data._catalog_api import DataCatalog, IngestResult, validate_file
@@ -67,15 +69,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml.data' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"loopml.data.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [

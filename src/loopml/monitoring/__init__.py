@@ -1,6 +1,8 @@
 """Monitoring: data and prediction drift, late-label performance, operations, reports, alerts."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml.core import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from loopml.monitoring._alert_service import AlertDelivery, AlertEvent, Alerts, event_name
@@ -64,15 +66,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml.monitoring' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"loopml.monitoring.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [

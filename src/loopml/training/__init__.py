@@ -10,7 +10,9 @@ Every fit logs params, tags, metrics and the model (``model/model.joblib`` plus
 scikit-learn and Optuna load on first use, so ``import loopml`` stays fast.
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from loopml.core import lazy_exports as _lazy_exports
 
 if TYPE_CHECKING:
     from loopml.training._fit import TrainResult, estimator_params, fit
@@ -49,15 +51,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'loopml.training' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(f"loopml.training.{module}"), name)
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
