@@ -21,6 +21,7 @@ from loopml.core._errors import (
 )
 from loopml.core._ids import new_id, now_ms
 from loopml.core._lazy import lazy_exports
+from loopml.core._repeat import repeat
 from loopml.core._settings import ENV_VARS, Settings, load_config_table, load_settings
 
 __all__ = [
@@ -46,4 +47,5 @@ __all__ = [
     "load_settings",
     "new_id",
     "now_ms",
+    "repeat",
 ]

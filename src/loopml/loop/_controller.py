@@ -12,7 +12,6 @@ from __future__ import annotations
 import builtins
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from loopml.core import NotFoundError, Settings, ValidationError, now_ms
+from loopml.core import NotFoundError, Settings, ValidationError, now_ms, repeat
 from loopml.governance import Identity, StoreService, append_audit, authorize
 from loopml.loop import _records as records
 from loopml.loop._lock import Lease, LeaseHolder, LeaseLostError
@@ -175,29 +174,27 @@ class LoopController(StoreService):
         if interval_s < 0:
             raise ValidationError(f"interval_s must be >= 0; got {interval_s}")
         self.acting()  # refuse at once, not on the first tick
-        ticks = 0
+
+        def tick() -> None:
+            try:
+                report = self._tick(keep_lease=True)
+            except LeaseLostError as exc:  # another controller took over: not a failure
+                _log.warning("%s", exc)
+                return
+            if on_tick is not None:
+                on_tick(report)
+
         try:
-            while stop is None or not stop.is_set():
-                try:
-                    report = self._tick(keep_lease=True)
-                    if on_tick is not None:
-                        on_tick(report)
-                except LeaseLostError as exc:
-                    _log.warning("%s", exc)
-                except Exception:
-                    _log.exception("loop controller: tick failed")
-                ticks += 1
-                if max_ticks is not None and ticks >= max_ticks:
-                    break
-                if stop is not None:
-                    stop.wait(interval_s)
-                else:
-                    time.sleep(interval_s)
-        except KeyboardInterrupt:
-            _log.info("loop controller: stopped")
+            return repeat(
+                tick,
+                interval_s=interval_s,
+                max_ticks=max_ticks,
+                stop=stop,
+                name="loop controller",
+                log=_log,
+            )
         finally:
             self.lease.release()
-        return ticks
 
     # -- records -------------------------------------------------------------------
 

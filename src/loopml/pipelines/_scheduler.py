@@ -12,11 +12,10 @@ import logging
 import os
 import socket
 import threading
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from loopml.core import Settings, ValidationError
+from loopml.core import Settings, ValidationError, repeat
 from loopml.governance import StoreService
 from loopml.pipelines import _schedules as rows
 from loopml.pipelines import _ticks
@@ -237,22 +236,11 @@ class Scheduler(StoreService):
         logged and the next tick tries again. Keep ``interval_s`` under 60 so that every
         cron minute is seen.
         """
-        if interval_s < 0:
-            raise ValidationError(f"interval_s must be >= 0; got {interval_s}")
-        ticks = 0
-        try:
-            while stop is None or not stop.is_set():
-                try:
-                    self._tick(None, on_fire)
-                except Exception:  # the database blinked, say; the next tick tries again
-                    _log.exception("scheduler %s: tick failed", self.name)
-                ticks += 1
-                if max_ticks is not None and ticks >= max_ticks:
-                    break
-                if stop is not None:
-                    stop.wait(interval_s)
-                else:
-                    time.sleep(interval_s)
-        except KeyboardInterrupt:
-            _log.info("scheduler %s: stopped", self.name)
-        return ticks
+        return repeat(
+            lambda: self._tick(None, on_fire),
+            interval_s=interval_s,
+            max_ticks=max_ticks,
+            stop=stop,
+            name=f"scheduler {self.name}",
+            log=_log,
+        )
