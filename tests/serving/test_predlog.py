@@ -94,18 +94,20 @@ def test_scan_during_segment_cuts_misses_and_repeats_nothing(sqlite_settings: Se
     stop = threading.Event()
     with PredictionLog(sqlite_settings, segment_rows=20, segment_interval_s=0.01) as log:
 
-        def append() -> None:
-            while not stop.is_set():
+        def append() -> None:  # bounded: each scan reads every segment cut so far
+            while not stop.is_set() and len(acknowledged) < 1500:
                 acknowledged.append(log.append(_record()).result(10))
 
         writer = threading.Thread(target=append)
         writer.start()
         try:
-            for _ in range(150):
+            scans = 0
+            while writer.is_alive() or scans < 20:
                 before = list(acknowledged)
                 ids = log.scan("churn")["prediction_id"].to_pylist()
                 assert len(ids) == len(set(ids))
                 assert set(before) <= set(ids)
+                scans += 1
         finally:
             stop.set()
             writer.join()

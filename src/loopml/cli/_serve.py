@@ -59,6 +59,14 @@ def serve(
             help="Expose the latest monitoring report and firing alerts on /metrics (default).",
         ),
     ] = True,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log a line per HTTP request (off by default: every prediction is in the "
+            "prediction log already, and the line costs a tenth of a request).",
+        ),
+    ] = False,
 ) -> None:
     """Serve DEPLOYMENT: POST /v1/deployments/DEPLOYMENT/predict, /healthz, /readyz, /metrics."""
     import uvicorn
@@ -71,7 +79,9 @@ def serve(
         "port": port,
         "loop": "uvloop",
         "http": "httptools",
+        "ws": "none",  # no websocket endpoints: skip importing a websocket library
         "log_level": "info",
+        "access_log": access_log,
     }
     if workers == 1:
         collectors = _collectors(settings, deployment, monitoring)

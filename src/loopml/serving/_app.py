@@ -25,7 +25,7 @@ from prometheus_client import (
 
 from loopml.core import PermissionDeniedError, Settings, ValidationError, now_ms
 from loopml.serving._deployments import Deployments
-from loopml.serving._lane import PredictLane, error_body
+from loopml.serving._lane import LanedFastAPI, error_body
 from loopml.serving._predlog import PredictionLog
 from loopml.serving._predlog_record import PredictionRecord, new_prediction_id
 from loopml.serving._routing import route
@@ -182,7 +182,11 @@ async def predict(
     shadow_jobs = [
         _shadow(rt, metrics, state, ref, [records[i] for i in idx]) for ref, idx in shadows.items()
     ]
-    results = await asyncio.gather(*jobs, *shadow_jobs, return_exceptions=True)
+    results: list[Any]
+    if len(jobs) == 1 and not shadow_jobs:  # the usual request: no task, no gather
+        results = [await jobs[0]]
+    else:
+        results = await asyncio.gather(*jobs, *shadow_jobs, return_exceptions=True)
     for result in results[: len(jobs)]:
         if isinstance(result, BaseException):
             raise result
@@ -202,7 +206,7 @@ async def predict(
     for extra in results[len(jobs) :]:
         if isinstance(extra, list):
             logged.extend(extra)
-    await asyncio.gather(*(asyncio.wrap_future(f) for f in plog.append_many(logged)))
+    await asyncio.wrap_future(plog.append_group(logged))
     return {"predictions": answers}
 
 
@@ -237,7 +241,7 @@ def create_app(
             rt.executor.shutdown(wait=False, cancel_futures=True)
             holder.pop("log").close()
 
-    app = FastAPI(title=f"loopml: {deployment_name}", lifespan=lifespan)
+    app = LanedFastAPI(title=f"loopml: {deployment_name}", lifespan=lifespan)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
@@ -295,7 +299,7 @@ def create_app(
         status, content = await handle_predict(name, await request.body())
         return Response(content, status_code=status, media_type="application/json")
 
-    app.add_middleware(PredictLane, handler=handle_predict)
+    app.set_lane(handle_predict)
 
     @app.post("/v1/deployments/{name}/feedback")
     async def feedback_endpoint(name: str, request: Request) -> dict[str, Any]:

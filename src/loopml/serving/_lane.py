@@ -1,20 +1,24 @@
 """The predict endpoint's short way through the app: plain ASGI, orjson, no framework.
 
 FastAPI's routing, dependency solving and response encoding cost more per request than
-scoring one record. :class:`PredictLane` sits in the app's middleware stack and answers
+scoring one record, and so do its middleware layers (FastAPI 0.165 asks its telemetry
+whether it is enabled on every request). :class:`PredictLane` answers
 ``POST /v1/deployments/{name}/predict`` itself, with the very handler the FastAPI route
 uses (so both give the same answers, and the route still documents the endpoint in
-OpenAPI); every other request goes on to FastAPI.
+OpenAPI); every other request goes on to FastAPI. :class:`LanedFastAPI` puts the lane
+in front of all of FastAPI, middleware included.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
+from fastapi import FastAPI
 
-__all__ = ["PredictHandler", "PredictLane", "error_body", "predict_path"]
+__all__ = ["LanedFastAPI", "PredictHandler", "PredictLane", "error_body", "predict_path"]
 
 # (deployment name in the path, raw body) -> (HTTP status, JSON body)
 PredictHandler = Callable[[str, bytes], Awaitable[tuple[int, bytes]]]
@@ -24,6 +28,7 @@ Message = MutableMapping[str, Any]
 _PREFIX = "/v1/deployments/"
 _SUFFIX = "/predict"
 _HEADERS = [(b"content-type", b"application/json")]
+MAX_BODY_BYTES = 64 * 1024 * 1024  # a predict body larger than this gets a 413
 
 
 def predict_path(path: str) -> str | None:
@@ -42,9 +47,15 @@ def error_body(detail: Any) -> bytes:
 class PredictLane:
     """ASGI middleware answering predict requests with ``handler``; the rest go to ``app``."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], handler: PredictHandler) -> None:
+    def __init__(
+        self,
+        app: Callable[..., Awaitable[None]],
+        handler: PredictHandler,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
         self.app = app
         self._handler = handler
+        self._max_body = max_body_bytes
 
     async def __call__(
         self,
@@ -59,14 +70,49 @@ class PredictLane:
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
                 return
-            chunks.append(message.get("body", b""))
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > self._max_body:
+                detail = f"request body is larger than {self._max_body} bytes"
+                await self._respond(send, 413, error_body(detail))
+                return
             if not message.get("more_body", False):
                 break
         status, body = await self._handler(name, b"".join(chunks))
+        await self._respond(send, status, body)
+
+    @staticmethod
+    async def _respond(
+        send: Callable[[Message], Awaitable[None]], status: int, body: bytes
+    ) -> None:
         headers = [*_HEADERS, (b"content-length", str(len(body)).encode("ascii"))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class LanedFastAPI(FastAPI):
+    """A FastAPI app whose predict requests take a :class:`PredictLane` ahead of every
+    FastAPI layer; without a lane (:meth:`set_lane` not called) it is plain FastAPI."""
+
+    _lane: PredictLane | None = None
+
+    def set_lane(self, handler: PredictHandler, max_body_bytes: int = MAX_BODY_BYTES) -> None:
+        """Answer predict requests with ``handler`` from now on."""
+        self._lane = PredictLane(functools.partial(FastAPI.__call__, self), handler, max_body_bytes)
+
+    async def __call__(
+        self,
+        scope: Scope,
+        receive: Callable[[], Awaitable[Message]],
+        send: Callable[[Message], Awaitable[None]],
+    ) -> None:
+        if self._lane is None:
+            await super().__call__(scope, receive, send)
+        else:
+            await self._lane(scope, receive, send)

@@ -2,9 +2,12 @@
 
 ``append`` queues a record; one writer thread takes everything queued, writes it to this
 process's journal with one ``write`` and one ``fsync`` (group commit), then resolves the
-futures. Every ``segment_rows`` records or ``segment_interval_s`` seconds, and on close,
-the journaled records become Arrow IPC segments (one per deployment) in the artifact
-store, indexed in ``prediction_segments``; only then is the journal emptied.
+futures. Every ``segment_rows`` records or ``segment_interval_s`` seconds the writer seals
+the journal and starts a new one; a second thread turns the sealed journal's records into
+Arrow IPC segments (one per deployment) in the artifact store, indexes them in
+``prediction_segments``, and only then deletes the sealed journal. Writing segments (an
+fsync of the blob, of its folder and a database commit) therefore never holds up a
+commit, so no request waits for it.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import time
 from collections.abc import Collection, Iterable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -52,7 +56,35 @@ class PredictionLogStats:
     dropped_lines: int  # torn or corrupt journal lines dropped during recovery
 
 
-_Item = tuple[PredictionRecord, bytes, "Future[str]"]
+@dataclass(frozen=True)
+class _Group:
+    """Records appended together, resolved together by one future (their ids)."""
+
+    records: list[PredictionRecord]
+    lines: bytes
+    future: Future[list[str]]
+
+
+@dataclass(frozen=True)
+class _Sealed:
+    """A journal the writer no longer appends to, and how many records it holds: the
+    first ``count`` of the log's live records, until they are in segments."""
+
+    journal: Journal
+    count: int
+
+
+def _first_of(single: Future[str]) -> Any:
+    """A done-callback passing a one-record group's outcome on to ``single``."""
+
+    def done(group: Future[list[str]]) -> None:
+        error = group.exception()
+        if error is not None:
+            single.set_exception(error)
+        else:
+            single.set_result(group.result()[0])
+
+    return done
 
 
 class PredictionLog:
@@ -63,7 +95,7 @@ class PredictionLog:
             default); when False, once it is queued (a SIGKILL still loses nothing the
             writer had written, a machine crash may lose the last moments).
         flush_interval_ms: the longest a queued record waits for the writer.
-        max_batch: the most records one group commit writes.
+        max_batch: the most records one group commit writes (a group is never split).
         segment_rows / segment_interval_s: when journaled records become a segment.
 
     Raises (from the constructor):
@@ -90,21 +122,35 @@ class PredictionLog:
         self._folder = settings.home / "predlog"
         self._artifacts = ArtifactStore(settings.artifacts_url)
         self._store = open_store(settings.db_url)
-        self._cond = threading.Condition()
-        self._queue: list[_Item] = []
+        lock = threading.Lock()
+        self._cond = threading.Condition(lock)  # the writer waits on it for appends
+        self._sealing = threading.Condition(lock)  # the segmenter waits on it for seals
+        self._written = threading.Condition(lock)  # flush() waits on it for commits
+        self._enqueued = self._done = 0  # groups queued, and written (or failed), so far
+        self._queue: list[_Group] = []
+        self._queued_rows = 0
         self._live: list[PredictionRecord] = []  # journaled, not yet in a segment
+        self._unsealed = 0  # of which in the current journal (the last ones)
+        self._sealed: list[_Sealed] = []  # oldest first; the segmenter's work
+        self._journal: Journal | None = None
+        self._spare: Journal | None = None  # the next journal, opened ahead by the segmenter
         self._closing = False
         self._closed = False
         self._counts = dict.fromkeys(PredictionLogStats.__dataclass_fields__, 0)
         try:
             self._journal = Journal(self._folder)
-            self._recover()
+            self._recover(self._journal.path)
         except OSError as exc:
             self._store.close()
             raise BackendError(f"prediction log in {self._folder} failed to open: {exc}") from exc
-        self._last_cut = time.monotonic()
+        self._last_seal = time.monotonic()
+        self._writer_done = False
         self._thread = threading.Thread(target=self._run, name="loopml-predlog", daemon=True)
+        self._segmenter = threading.Thread(
+            target=self._segment_sealed, name="loopml-predlog-segments", daemon=True
+        )
         self._thread.start()
+        self._segmenter.start()
 
     # -- writing -------------------------------------------------------------------
 
@@ -118,76 +164,181 @@ class PredictionLog:
         return self.append_many([record])[0]
 
     def append_many(self, records: Iterable[PredictionRecord]) -> list[Future[str]]:
-        """:meth:`append` for several records, queued together."""
-        items: list[_Item] = [(r, encode_line(r), Future()) for r in records]
-        for record, _, future in items:
-            future.set_running_or_notify_cancel()
-            if not self.durable:
-                # Resolved before the writer can see it: once queued, the writer may
-                # resolve it first, and a future resolves only once.
-                future.set_result(record.prediction_id)
+        """:meth:`append` for several records, queued together, one future each."""
+        futures: list[Future[str]] = []
+        groups = [self._group([record]) for record in records]
+        for group in groups:
+            single: Future[str] = Future()
+            single.set_running_or_notify_cancel()
+            group.future.add_done_callback(_first_of(single))
+            futures.append(single)
+        self._enqueue(groups)
+        return futures
+
+    def append_group(self, records: Iterable[PredictionRecord]) -> Future[list[str]]:
+        """Queue ``records`` together; one future gives all their ids once durable (or
+        queued). Cheaper than :meth:`append_many` when the caller waits for them all.
+
+        Raises:
+            ValidationError: a record is not JSON-serializable (nothing is queued).
+            BackendError: the log is closed.
+        """
+        group = self._group(list(records))
+        self._enqueue([group])
+        return group.future
+
+    def _group(self, records: list[PredictionRecord]) -> _Group:
+        group = _Group(records, b"".join(encode_line(r) for r in records), Future())
+        group.future.set_running_or_notify_cancel()
+        if not self.durable:
+            # Resolved before the writer can see it: once queued, the writer may
+            # resolve it first, and a future resolves only once.
+            group.future.set_result([r.prediction_id for r in records])
+        return group
+
+    def _enqueue(self, groups: list[_Group]) -> None:
         with self._cond:
             if self._closing:
                 raise BackendError("the prediction log is closed")
-            self._queue.extend(items)
-            if self.durable or len(self._queue) >= self._max_batch:
+            self._queue.extend(groups)
+            self._enqueued += len(groups)
+            self._queued_rows += sum(len(g.records) for g in groups)
+            if self.durable or self._queued_rows >= self._max_batch:
                 self._cond.notify()
-        return [future for _, _, future in items]
+
+    def _take(self) -> list[_Group]:
+        """The oldest queued groups, up to ``max_batch`` records (at least one group)."""
+        taken, rows = 0, 0
+        while taken < len(self._queue):
+            size = len(self._queue[taken].records)
+            if taken and rows + size > self._max_batch:
+                break
+            taken, rows = taken + 1, rows + size
+        batch = self._queue[:taken]
+        del self._queue[:taken]
+        self._queued_rows -= rows
+        return batch
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 if not self._queue and not self._closing:
-                    self._cond.wait(self._interval if self._live else self._segment_interval)
-                batch = self._queue[: self._max_batch]
-                del self._queue[: self._max_batch]
+                    self._cond.wait(self._interval if self._unsealed else self._segment_interval)
+                batch = self._take()
                 done = self._closing and not self._queue
             if batch:
                 self._commit(batch)
+            due = time.monotonic() - self._last_seal >= self._segment_interval
+            if self._unsealed and (done or due or self._unsealed >= self._segment_rows):
+                self._seal(last=done)
             if done:
-                self._cut()
+                with self._cond:
+                    self._writer_done = True
+                    self._sealing.notify()
                 return
-            due = time.monotonic() - self._last_cut >= self._segment_interval
-            if len(self._live) >= self._segment_rows or (self._live and due):
-                self._cut()
 
-    def _commit(self, batch: list[_Item]) -> None:
+    def _commit(self, batch: list[_Group]) -> None:
+        assert self._journal is not None  # set to None only once the queue is drained
         try:
-            self._journal.append(b"".join(line for _, line, _ in batch), sync=self.durable)
+            self._journal.append(b"".join(group.lines for group in batch), sync=self.durable)
         except OSError as exc:
             error = BackendError(f"prediction log journal {self._journal.path} failed: {exc}")
             _log.error("%s", error)
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(error)
+            for group in batch:
+                if not group.future.done():
+                    group.future.set_exception(error)
+            with self._cond:
+                self._done += len(batch)
+                self._written.notify_all()
             return
+        rows = sum(len(group.records) for group in batch)
         with self._cond:
-            self._live.extend(record for record, _, _ in batch)
-        self._counts["records"] += len(batch)
-        self._counts["groups"] += 1
-        self._counts["fsyncs"] += int(self.durable)
-        for record, _, future in batch:
-            if not future.done():
-                future.set_result(record.prediction_id)
+            for group in batch:
+                self._live.extend(group.records)
+            self._unsealed += rows
+            self._count(records=rows, groups=1, fsyncs=int(self.durable))
+            self._done += len(batch)
+            self._written.notify_all()
+        for group in batch:
+            if not group.future.done():
+                group.future.set_result([r.prediction_id for r in group.records])
 
-    def _cut(self) -> None:
-        """Turn the live records into segments, then empty the journal."""
-        self._last_cut = time.monotonic()
+    def _count(self, **increments: int) -> None:
+        """Add to the counters (called with the lock held: two threads update them)."""
+        for name, value in increments.items():
+            self._counts[name] += value
+
+    def _seal(self, *, last: bool) -> None:
+        """Hand the current journal to the segmenter and go on in a new one (none when
+        ``last``: the log is closing)."""
+        self._last_seal = time.monotonic()
+        fresh = None
+        if not last:
+            with self._cond:
+                fresh, self._spare = self._spare, None
+            try:  # the spare's folder fsync is done already: none on the commit path
+                fresh = fresh or Journal(self._folder)
+            except OSError as exc:  # keep appending to the current one; try again later
+                _log.warning("prediction log: a new journal failed, will retry: %s", exc)
+                return
+        assert self._journal is not None
         with self._cond:
-            live = list(self._live)
-        if not live:
+            self._sealed.append(_Sealed(self._journal, self._unsealed))
+            self._unsealed = 0
+            self._journal = fresh
+            self._sealing.notify()
+
+    def _segment_sealed(self) -> None:
+        """The segmenter thread: sealed journals become segments, oldest first. One that
+        fails is retried after a pause; at close it is left for the next log to recover."""
+        while True:
+            self._open_spare()
+            with self._cond:
+                while not self._sealed and not self._writer_done:
+                    self._sealing.wait()
+                if not self._sealed:
+                    return
+                sealed, closing = self._sealed[0], self._writer_done
+                live = self._live[: sealed.count]
+            if self._write_sealed(sealed, live):
+                with self._cond:
+                    self._sealed.pop(0)
+                    del self._live[: sealed.count]
+            elif closing:
+                return
+            else:
+                with self._cond:
+                    self._sealing.wait(self._segment_interval)
+
+    def _open_spare(self) -> None:
+        with self._cond:
+            if self._spare is not None or self._closing:
+                return
+        try:
+            spare: Journal | None = Journal(self._folder)
+        except OSError as exc:  # the writer opens one itself when it needs it
+            _log.warning("prediction log: opening the next journal failed: %s", exc)
             return
+        with self._cond:
+            if self._spare is None and not self._closing:
+                self._spare, spare = spare, None
+        if spare is not None:
+            spare.remove()
+
+    def _write_sealed(self, sealed: _Sealed, live: list[PredictionRecord]) -> bool:
         try:
             if not self.durable:
-                self._journal.sync()
-                self._counts["fsyncs"] += 1
+                sealed.journal.sync()
+                with self._cond:
+                    self._count(fsyncs=1)
             self._write_segments(live)
-            with self._cond:
-                del self._live[: len(live)]
-            self._journal.reset()
-            self._counts["fsyncs"] += 1
-        except (OSError, BackendError) as exc:  # the journal keeps them; retried next time
+        except (OSError, BackendError) as exc:
             _log.warning("prediction log: writing a segment failed, will retry: %s", exc)
+            return False
+        # A crash before the delete leaves the journal to recovery, which finds its
+        # segments already recorded (same records, same digest) and records nothing twice.
+        sealed.journal.remove()
+        return True
 
     def _write_segments(self, records: list[PredictionRecord]) -> None:
         by_deployment: dict[str, list[PredictionRecord]] = {}
@@ -222,48 +373,46 @@ class PredictionLog:
                 conn.execute(_SEGS.insert(), new)
             return len(new)
 
-        self._counts["segments"] += self._store.transact(insert)
+        added = self._store.transact(insert)
+        with self._cond:
+            self._count(segments=added)
 
-    def _recover(self) -> None:
-        for path, fd in orphaned_journals(self._folder, self._journal.path):
+    def _recover(self, own: Path) -> None:
+        for path, fd in orphaned_journals(self._folder, own):
             records, dropped = read_journal(fd)
             if records:
                 self._write_segments(records)
             path.unlink()
-            self._counts["recovered"] += len(records)
-            self._counts["dropped_lines"] += dropped
+            self._count(recovered=len(records), dropped_lines=dropped)
             _log.info("prediction log: recovered %d records from %s", len(records), path.name)
 
     def flush(self, timeout: float | None = None) -> None:
-        """Wait until everything appended so far is journaled (and fsynced if durable)."""
+        """Wait until everything appended so far is journaled (and fsynced if durable).
+
+        Raises:
+            TimeoutError: not within ``timeout`` seconds.
+        """
         with self._cond:
-            pending = [future for _, _, future in self._queue]
-            self._cond.notify()
-        for future in pending:
-            future.exception(timeout)
-        if not self.durable:  # non-durable futures resolve early: wait for the queue
-            deadline = None if timeout is None else time.monotonic() + timeout
-            while True:
-                with self._cond:
-                    if not self._queue:
-                        break
-                    self._cond.notify()
-                if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError("prediction log flush timed out")
-                time.sleep(self._interval / 2)
+            target = self._enqueued
+            self._cond.notify()  # a non-durable writer may be waiting for a fuller batch
+            if not self._written.wait_for(lambda: self._done >= target, timeout):
+                raise TimeoutError("prediction log flush timed out")
 
     def close(self) -> None:
-        """Write everything to segments, delete the journal, stop the writer."""
+        """Write everything to segments, delete the journals, stop both threads."""
         with self._cond:
             if self._closed:
                 return
             self._closing = self._closed = True
-            self._cond.notify()
+            self._cond.notify_all()
+            self._sealing.notify()
         self._thread.join()
-        if self._live:
-            self._journal.release()  # it stays, recovered by the next log to open
-        else:
-            self._journal.remove()
+        self._segmenter.join()
+        for sealed in self._sealed:  # segments failed: they stay, for the next log to open
+            sealed.journal.release()
+        for empty in (self._journal, self._spare):  # nothing left to seal, or never used
+            if empty is not None:
+                empty.remove()
         self._store.close()
 
     def __enter__(self) -> PredictionLog:

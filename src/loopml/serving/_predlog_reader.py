@@ -75,8 +75,8 @@ class PredictionReader(StoreService):
     def find(self, prediction_id: str) -> PredictionRecord | None:
         """The record with ``prediction_id``, or None when the log does not hold it."""
         self._check_reader()
-        # Journals before segments: a writer records a segment before it empties its
-        # journal, so a record moving between the two is seen in one or the other.
+        # Journals before segments: a writer records a segment before it deletes the
+        # sealed journal, so a record moving between the two is seen in one or the other.
         for record in self._journal_records():
             if record.prediction_id == prediction_id:
                 return record

@@ -1,14 +1,18 @@
-"""Prediction records: ids, the journal's line format, and Arrow segments."""
+"""Prediction records: ids, the journal's line format, and Arrow segments.
+
+JSON is written and read with orjson: a record is encoded on the event loop for every
+prediction, where the standard library's encoder cost about a tenth of a request.
+"""
 
 from __future__ import annotations
 
-import json
 import secrets
 import time
 import zlib
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from loopml.core import ValidationError
@@ -66,11 +70,19 @@ SEGMENT_SCHEMA = pa.schema(
 )
 
 
-def _payload(record: PredictionRecord) -> str:
+# numpy scalars as plain numbers; NaN and infinities become null (JSON has neither)
+_DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _dumps(value: Any) -> bytes:
+    return orjson.dumps(value, option=_DUMPS_OPTIONS)
+
+
+def _payload(record: PredictionRecord) -> bytes:
     if not isinstance(record, PredictionRecord):
         raise ValidationError(f"expected a PredictionRecord (got {type(record).__name__})")
     try:
-        return json.dumps(
+        return _dumps(
             {
                 "id": record.prediction_id,
                 "ts": int(record.ts_ms),
@@ -81,11 +93,9 @@ def _payload(record: PredictionRecord) -> str:
                 "lat": float(record.latency_ms),
                 "fb": bool(record.fallback),
                 "sh": bool(record.shadow),
-            },
-            separators=(",", ":"),
-            allow_nan=False,
+            }
         )
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError) as exc:  # orjson.JSONEncodeError is a TypeError
         raise ValidationError(
             f"prediction {record.prediction_id!r} is not JSON-serializable: {exc}"
         ) from exc
@@ -94,7 +104,7 @@ def _payload(record: PredictionRecord) -> str:
 def encode_line(record: PredictionRecord) -> bytes:
     """The journal line of ``record``: ``<crc32 hex> <json>\\n``; a torn or bitten line
     fails its checksum and is dropped on recovery."""
-    payload = _payload(record).encode()
+    payload = _payload(record)
     return b"%08x %s\n" % (zlib.crc32(payload), payload)
 
 
@@ -106,7 +116,7 @@ def decode_line(line: bytes) -> PredictionRecord | None:
     try:
         if int(line[:8], 16) != zlib.crc32(payload):
             return None
-        data = json.loads(payload)
+        data = orjson.loads(payload)
         return PredictionRecord(
             prediction_id=str(data["id"]),
             ts_ms=int(data["ts"]),
@@ -130,8 +140,8 @@ def table_of(records: list[PredictionRecord]) -> pa.Table:
             [r.ts_ms for r in records],
             [r.deployment for r in records],
             [r.model_version for r in records],
-            [json.dumps(r.inputs, separators=(",", ":")) for r in records],
-            [json.dumps(r.output, separators=(",", ":")) for r in records],
+            [_dumps(r.inputs).decode() for r in records],
+            [_dumps(r.output).decode() for r in records],
             [r.latency_ms for r in records],
             [r.fallback for r in records],
             [r.shadow for r in records],
@@ -162,8 +172,8 @@ def records_from_table(table: pa.Table) -> list[PredictionRecord]:
             ts_ms=row["ts_ms"],
             deployment=row["deployment"],
             model_version=row["model_version"],
-            inputs=json.loads(row["inputs"]),
-            output=json.loads(row["output"]),
+            inputs=orjson.loads(row["inputs"]),
+            output=orjson.loads(row["output"]),
             latency_ms=row["latency_ms"],
             fallback=row["fallback"],
             shadow=row["shadow"],

@@ -43,16 +43,46 @@ def numeric_matrix(
 _PREDICT_IS_ARGMAX = {
     ("sklearn.ensemble._forest", "RandomForestClassifier"),
     ("sklearn.ensemble._forest", "ExtraTreesClassifier"),
+    ("sklearn.tree._classes", "DecisionTreeClassifier"),
 }
+# Classifiers whose ``predict`` takes the class of the largest raw score (binary: the
+# score's sign) and whose ``predict_proba`` is an increasing map of those scores (sigmoid,
+# softmax): the largest probability names the predicted class, except where rounding made
+# two probabilities equal. Those rows (rare) are asked of ``predict`` itself.
+_PREDICT_IS_ARGMAX_BUT_TIES = {
+    ("sklearn.ensemble._gb", "GradientBoostingClassifier"),
+    (
+        "sklearn.ensemble._hist_gradient_boosting.gradient_boosting",
+        "HistGradientBoostingClassifier",
+    ),
+    ("sklearn.linear_model._logistic", "LogisticRegression"),
+}
+
+
+def _rows(x: Any, index: np.ndarray[Any, Any]) -> Any:
+    return x.iloc[index] if hasattr(x, "iloc") else x[index]
+
+
+def _labels_and_probabilities(model: Any, x: Any, kind: tuple[str, str]) -> tuple[Any, Any]:
+    """``predict`` and ``predict_proba`` of ``x`` in one model call (see the sets above)."""
+    matrix = np.asarray(model.predict_proba(x))
+    labels = np.asarray(model.classes_).take(np.argmax(matrix, axis=1), axis=0)
+    if kind in _PREDICT_IS_ARGMAX_BUT_TIES:
+        top = matrix.max(axis=1, keepdims=True)
+        tied = np.flatnonzero((matrix == top).sum(axis=1) > 1)
+        if tied.size:
+            labels = labels.copy()
+            labels[tied] = np.asarray(model.predict(_rows(x, tied)))
+    return labels, matrix
 
 
 def answers(model: Any, x: Any) -> list[dict[str, Any]]:
     """``{"prediction", "probabilities"?}`` per row of ``x`` from a scikit-learn-like model."""
     kind = (type(model).__module__, type(model).__qualname__)
     classes = getattr(model, "classes_", None)
-    if kind in _PREDICT_IS_ARGMAX and getattr(model, "n_outputs_", 0) == 1:
-        matrix = np.asarray(model.predict_proba(x))
-        predicted = np.asarray(classes).take(np.argmax(matrix, axis=1), axis=0)
+    one_call = kind in _PREDICT_IS_ARGMAX or kind in _PREDICT_IS_ARGMAX_BUT_TIES
+    if one_call and getattr(model, "n_outputs_", 1) == 1 and np.asarray(classes).ndim == 1:
+        predicted, matrix = _labels_and_probabilities(model, x, kind)
         proba: list[Any] | None = matrix.tolist()
     else:
         predicted = np.asarray(model.predict(x))
