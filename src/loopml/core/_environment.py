@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 import getpass
-import importlib.metadata
 import json
 import platform
 import shlex
@@ -65,6 +64,8 @@ def _git_tags(folder: Path) -> dict[str, str]:
 
 
 def _package_versions() -> dict[str, str]:
+    import importlib.metadata  # about 0.1 s to import: paid by runs, not by every command
+
     versions = {}
     for name in KEY_PACKAGES:
         try:
