@@ -152,6 +152,9 @@ def test_revisions_rollback_weight_switch_and_audit(models: Settings) -> None:
         )
         again = deployments.rollback("api", to_revision=1)
         assert again.revision == 5 and again.spec == first.spec
+        assert deployments.revision("api") == 5 == deployments.get("api").revision
+        with pytest.raises(NotFoundError, match="no deployment 'gone'"):
+            deployments.revision("gone")
         with pytest.raises(NotFoundError, match="no revision 9"):
             deployments.rollback("api", to_revision=9)
         with pytest.raises(ValidationError, match="at revision 5 already"):

@@ -72,9 +72,13 @@ class Runtime:
         with Deployments(self.settings) as deployments:
             while True:
                 try:
-                    found = await loop.run_in_executor(None, deployments.get, self.name)
                     current = self.state
-                    if current is None or found.revision != current.revision:
+                    if current is not None:  # a poll: the revision only, a few columns less
+                        revision = await loop.run_in_executor(
+                            None, deployments.revision, self.name
+                        )
+                    if current is None or revision != current.revision:
+                        found = await loop.run_in_executor(None, deployments.get, self.name)
                         state = await loop.run_in_executor(
                             None, load_state, self.settings, found, current
                         )

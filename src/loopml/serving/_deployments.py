@@ -93,6 +93,16 @@ class Deployments(StoreService):
             raise NotFoundError(f"no deployment {name!r}")
         return found
 
+    def revision(self, name: str) -> int:
+        """The current revision number of ``name``: one small query, for servers that poll
+        for changes (twice a second) and load the whole deployment only when it moved."""
+        self._check_reader()
+        with self.store.read() as conn:
+            found = conn.scalar(select(D.c.revision).where(D.c.name == name))
+        if found is None:
+            raise NotFoundError(f"no deployment {name!r}")
+        return int(found)
+
     def list(self) -> builtins.list[Deployment]:
         self._check_reader()
         with self.store.read() as conn:
