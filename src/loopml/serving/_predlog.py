@@ -26,16 +26,15 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from loopml.artifacts import ArtifactStore
-from loopml.core import BackendError, Settings, ValidationError, now_ms
+from loopml.core import BackendError, Settings, ValidationError
 from loopml.serving._predlog_journal import Journal, orphaned_journals, read_journal
 from loopml.serving._predlog_record import (
     PredictionRecord,
     encode_line,
-    records_from_table,
-    segment_bytes,
     table_from_bytes,
     table_of,
 )
+from loopml.serving._predlog_segments import find_in_segments, tail, write_segments
 from loopml.store import open_store, schema
 
 __all__ = ["PredictionLog", "PredictionLogStats"]
@@ -341,39 +340,7 @@ class PredictionLog:
         return True
 
     def _write_segments(self, records: list[PredictionRecord]) -> None:
-        by_deployment: dict[str, list[PredictionRecord]] = {}
-        for record in records:
-            by_deployment.setdefault(record.deployment, []).append(record)
-        rows: list[dict[str, Any]] = []
-        with self._artifacts.batch():  # every blob is on disk before a row names it
-            for deployment, group in sorted(by_deployment.items()):
-                for start in range(0, len(group), self._segment_rows):
-                    part = group[start : start + self._segment_rows]
-                    info = self._artifacts.put_bytes(segment_bytes(part))
-                    ids = [r.prediction_id for r in part]
-                    stamps = [r.ts_ms for r in part]
-                    rows.append(
-                        {
-                            "digest": info.digest,
-                            "deployment": deployment,
-                            "first_ts_ms": min(stamps),
-                            "last_ts_ms": max(stamps),
-                            "first_id": min(ids),
-                            "last_id": max(ids),
-                            "rows": len(part),
-                            "created_ms": now_ms(),
-                        }
-                    )
-
-        def insert(conn: sa.Connection) -> int:
-            digests = [row["digest"] for row in rows]
-            known = set(conn.scalars(sa.select(_SEGS.c.digest).where(_SEGS.c.digest.in_(digests))))
-            new = [row for row in rows if row["digest"] not in known]
-            if new:
-                conn.execute(_SEGS.insert(), new)
-            return len(new)
-
-        added = self._store.transact(insert)
+        added = write_segments(self._artifacts, self._store, records, self._segment_rows)
         with self._cond:
             self._count(segments=added)
 
@@ -433,9 +400,6 @@ class PredictionLog:
             live = list(self._live)
         return [r for r in live if deployment is None or r.deployment == deployment]
 
-    def _segment(self, digest: str) -> pa.Table:
-        return table_from_bytes(self._artifacts.get_bytes(digest))
-
     def live_deployments(self, prediction_ids: Collection[str]) -> dict[str, str]:
         """``{prediction_id: deployment}`` for those of ``prediction_ids`` that are live
         records of this process (journaled, not yet in a segment): one pass over them,
@@ -453,35 +417,11 @@ class PredictionLog:
         for record in self._live_records():
             if record.prediction_id == prediction_id:
                 return record
-        query = sa.select(_SEGS.c.digest).where(
-            _SEGS.c.first_id <= prediction_id, _SEGS.c.last_id >= prediction_id
-        )
-        with self._store.read() as conn:
-            digests = list(conn.scalars(query))
-        for digest in digests:
-            table = self._segment(digest)
-            hit = table.filter(pc.equal(table["prediction_id"], prediction_id))
-            if hit.num_rows:
-                return records_from_table(hit.slice(0, 1))[0]
-        return None
+        return find_in_segments(self._artifacts, self._store, prediction_id)
 
     def tail(self, deployment: str, n: int = 20) -> list[PredictionRecord]:
         """The ``n`` newest records of ``deployment``, newest first."""
-        found = self._live_records(deployment)
-        query = (
-            sa.select(_SEGS.c.digest, _SEGS.c.last_ts_ms)
-            .where(_SEGS.c.deployment == deployment)
-            .order_by(_SEGS.c.last_ts_ms.desc())
-        )
-        with self._store.read() as conn:
-            segments = list(conn.execute(query))
-        for digest, last_ts in segments:  # newest segments first
-            found.sort(key=lambda r: (r.ts_ms, r.prediction_id), reverse=True)
-            if len(found) >= n and found[n - 1].ts_ms > last_ts:
-                break  # this segment and all older ones hold nothing newer
-            found.extend(records_from_table(self._segment(digest)))
-        unique = {r.prediction_id: r for r in found}  # a cut in progress shows both copies
-        return sorted(unique.values(), key=lambda r: (r.ts_ms, r.prediction_id), reverse=True)[:n]
+        return tail(self._artifacts, self._store, deployment, self._live_records(deployment), n)
 
     def scan(self, deployment: str, since_ms: int | None = None) -> pa.Table:
         """All records of ``deployment`` (from ``since_ms`` on) as an Arrow table in
@@ -494,7 +434,7 @@ class PredictionLog:
             query = query.where(_SEGS.c.last_ts_ms >= since_ms)
         with self._store.read() as conn:
             digests = list(conn.scalars(query))
-        tables = [self._segment(d) for d in digests]
+        tables = [table_from_bytes(self._artifacts.get_bytes(d)) for d in digests]
         if tables and live.num_rows:  # a cut in between shows its records twice
             ids = pa.concat_tables(tables)["prediction_id"]
             cut = ids.filter(pc.is_in(ids, value_set=live["prediction_id"]))

@@ -12,23 +12,23 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pyarrow.compute as pc
 import sqlalchemy as sa
 
 from loopml.governance import StoreService
 from loopml.serving._predlog_journal import _PATTERN as JOURNAL_GLOB
 from loopml.serving._predlog_journal import read_journal
-from loopml.serving._predlog_record import PredictionRecord, records_from_table, table_from_bytes
+from loopml.serving._predlog_record import PredictionRecord
+from loopml.serving._predlog_segments import (
+    find_in_segments,
+    newest_first,
+    segment_records,
+    tail,
+)
 from loopml.store import schema
 
 __all__ = ["PredictionReader"]
 
 _SEGS = schema.prediction_segments
-
-
-def _newest_first(records: list[PredictionRecord]) -> list[PredictionRecord]:
-    unique = {r.prediction_id: r for r in records}  # a cut in progress shows both copies
-    return sorted(unique.values(), key=lambda r: (r.ts_ms, r.prediction_id), reverse=True)
 
 
 class PredictionReader(StoreService):
@@ -63,15 +63,6 @@ class PredictionReader(StoreService):
             found += [r for r in records if deployment is None or r.deployment == deployment]
         return found
 
-    def _segment(self, digest: str, newest: int | None = None) -> list[PredictionRecord]:
-        """A segment's records; only its ``newest`` ones when given (decoding each
-        record's JSON costs more than reading the whole segment)."""
-        table = table_from_bytes(self.artifacts.get_bytes(digest))
-        if newest is not None:
-            order = [("ts_ms", "descending"), ("prediction_id", "descending")]
-            table = table.sort_by(order).slice(0, newest)
-        return records_from_table(table)
-
     def find(self, prediction_id: str) -> PredictionRecord | None:
         """The record with ``prediction_id``, or None when the log does not hold it."""
         self._check_reader()
@@ -80,35 +71,12 @@ class PredictionReader(StoreService):
         for record in self._journal_records():
             if record.prediction_id == prediction_id:
                 return record
-        query = sa.select(_SEGS.c.digest).where(
-            _SEGS.c.first_id <= prediction_id, _SEGS.c.last_id >= prediction_id
-        )
-        with self.store.read() as conn:
-            digests = list(conn.scalars(query))
-        for digest in digests:
-            table = table_from_bytes(self.artifacts.get_bytes(digest))
-            hit = table.filter(pc.equal(table["prediction_id"], prediction_id))
-            if hit.num_rows:
-                return records_from_table(hit.slice(0, 1))[0]
-        return None
+        return find_in_segments(self.artifacts, self.store, prediction_id)
 
     def tail(self, deployment: str, n: int = 20) -> list[PredictionRecord]:
         """The ``n`` newest records of ``deployment``, newest first (shadows included)."""
         self._check_reader()
-        found = self._journal_records(deployment)
-        query = (
-            sa.select(_SEGS.c.digest, _SEGS.c.last_ts_ms)
-            .where(_SEGS.c.deployment == deployment)
-            .order_by(_SEGS.c.last_ts_ms.desc())
-        )
-        with self.store.read() as conn:
-            segments = list(conn.execute(query))
-        for digest, last_ts in segments:
-            found = _newest_first(found)
-            if len(found) >= n and found[n - 1].ts_ms > last_ts:
-                break  # this segment and every older one hold nothing newer
-            found += self._segment(digest, newest=n)
-        return _newest_first(found)[:n]
+        return tail(self.artifacts, self.store, deployment, self._journal_records(deployment), n)
 
     def since(self, deployment: str, since_ms: int) -> list[PredictionRecord]:
         """The records of ``deployment`` stamped at ``since_ms`` or later, oldest first."""
@@ -120,5 +88,5 @@ class PredictionReader(StoreService):
         with self.store.read() as conn:
             digests = list(conn.scalars(query))
         for digest in digests:
-            found += self._segment(digest)
-        return [r for r in reversed(_newest_first(found)) if r.ts_ms >= since_ms]
+            found += segment_records(self.artifacts, digest)
+        return [r for r in reversed(newest_first(found)) if r.ts_ms >= since_ms]
