@@ -74,9 +74,7 @@ class Runtime:
                 try:
                     current = self.state
                     if current is not None:  # a poll: the revision only, a few columns less
-                        revision = await loop.run_in_executor(
-                            None, deployments.revision, self.name
-                        )
+                        revision = await loop.run_in_executor(None, deployments.revision, self.name)
                     if current is None or revision != current.revision:
                         found = await loop.run_in_executor(None, deployments.get, self.name)
                         state = await loop.run_in_executor(

@@ -12,6 +12,7 @@ commit, so no request waits for it.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -139,7 +140,10 @@ class PredictionLog:
         try:
             self._journal = Journal(self._folder)
             self._recover(self._journal.path)
-        except OSError as exc:
+        except (OSError, BackendError) as exc:
+            if self._journal is not None:
+                with contextlib.suppress(OSError):
+                    self._journal.remove()
             self._store.close()
             raise BackendError(f"prediction log in {self._folder} failed to open: {exc}") from exc
         self._last_seal = time.monotonic()
@@ -199,10 +203,11 @@ class PredictionLog:
         with self._cond:
             if self._closing:
                 raise BackendError("the prediction log is closed")
+            was_empty = not self._queue
             self._queue.extend(groups)
             self._enqueued += len(groups)
             self._queued_rows += sum(len(g.records) for g in groups)
-            if self.durable or self._queued_rows >= self._max_batch:
+            if self.durable or was_empty or self._queued_rows >= self._max_batch:
                 self._cond.notify()
 
     def _take(self) -> list[_Group]:
@@ -305,9 +310,9 @@ class PredictionLog:
                     del self._live[: sealed.count]
             elif closing:
                 return
-            else:
+            else:  # pause before trying again; close() ends the pause
                 with self._cond:
-                    self._sealing.wait(self._segment_interval)
+                    self._sealing.wait_for(lambda: self._writer_done, self._segment_interval)
 
     def _open_spare(self) -> None:
         with self._cond:
@@ -331,12 +336,15 @@ class PredictionLog:
                 with self._cond:
                     self._count(fsyncs=1)
             self._write_segments(live)
-        except (OSError, BackendError) as exc:
-            _log.warning("prediction log: writing a segment failed, will retry: %s", exc)
+        except Exception as exc:  # whatever it is, this thread must live: retried later
+            _log.warning("prediction log: writing a segment failed, will retry: %r", exc)
             return False
         # A crash before the delete leaves the journal to recovery, which finds its
         # segments already recorded (same records, same digest) and records nothing twice.
-        sealed.journal.remove()
+        try:
+            sealed.journal.remove()
+        except OSError as exc:  # its records are in segments; recovery deletes it later
+            _log.warning("prediction log: deleting %s failed: %s", sealed.journal.path, exc)
         return True
 
     def _write_segments(self, records: list[PredictionRecord]) -> None:

@@ -20,6 +20,7 @@ from loopml.serving._predlog_record import PredictionRecord, decode_line
 __all__ = ["Journal", "orphaned_journals", "read_journal"]
 
 _PATTERN = "journal-*.log"
+_PENDING = ".pending-journal-*.log"  # a journal being created: locked, not yet named
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -35,10 +36,23 @@ class Journal:
 
     def __init__(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / f"journal-{os.getpid()}-{secrets.token_hex(4)}.log"
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
-        fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        _fsync_dir(folder)  # the file's name survives a machine crash
+        name = f"journal-{os.getpid()}-{secrets.token_hex(4)}.log"
+        # Locked before it takes a journal's name: recovery in another process deletes
+        # every journal whose lock it can take, and must never take a new one's.
+        where = folder / f".pending-{name}"
+        fd = os.open(where, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            where.rename(folder / name)
+            where = folder / name
+            _fsync_dir(folder)  # the file's name survives a machine crash
+        except OSError:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                where.unlink()
+            raise
+        self.path = folder / name
+        self._fd = fd
         self.size = 0
 
     def append(self, data: bytes, *, sync: bool) -> None:
@@ -71,10 +85,12 @@ class Journal:
         os.close(self._fd)
 
     def remove(self) -> None:
-        """Delete the journal and drop its lock (after a clean close)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-        os.close(self._fd)
+        """Delete the journal and drop its lock (after a clean close). If the delete fails
+        the lock is dropped all the same: the file is left for recovery."""
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self._fd)
 
 
 def read_journal(fd: int) -> tuple[list[PredictionRecord], int]:
@@ -128,6 +144,10 @@ def orphaned_journals(folder: Path, own: Path) -> Iterator[tuple[Path, int]]:
     """
     if not folder.is_dir():
         return
+    for pending in folder.glob(_PENDING):  # a creation cut short: empty, never named
+        with _locked_if_orphaned(pending) as fd:
+            if fd is not None:
+                pending.unlink(missing_ok=True)
     for path in sorted(folder.glob(_PATTERN)):
         if path == own:
             continue

@@ -6,6 +6,7 @@ prediction, where the standard library's encoder cost about a tenth of a request
 
 from __future__ import annotations
 
+import numbers
 import secrets
 import time
 import zlib
@@ -78,9 +79,27 @@ def _dumps(value: Any) -> bytes:
     return orjson.dumps(value, option=_DUMPS_OPTIONS)
 
 
+# The fixed fields' types, checked at append: orjson would take a UUID or a datetime for
+# an id, which Arrow then refuses when the record becomes a segment.
+_FIELD_TYPES: dict[str, type] = {
+    "prediction_id": str,
+    "deployment": str,
+    "model_version": str,
+    "ts_ms": numbers.Integral,
+    "latency_ms": numbers.Real,
+}
+
+
 def _payload(record: PredictionRecord) -> bytes:
     if not isinstance(record, PredictionRecord):
         raise ValidationError(f"expected a PredictionRecord (got {type(record).__name__})")
+    for field, kind in _FIELD_TYPES.items():
+        value = getattr(record, field)
+        if isinstance(value, bool) or not isinstance(value, kind):
+            raise ValidationError(
+                f"prediction record field {field!r} must be {kind.__name__} "
+                f"(got {type(value).__name__} {value!r})"
+            )
     try:
         return _dumps(
             {
