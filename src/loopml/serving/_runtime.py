@@ -22,6 +22,7 @@ from loopml.registry._onnx import input_layout, onnx_inputs
 from loopml.serving._batching import Batcher
 from loopml.serving._deployments import Deployment
 from loopml.serving._scoring import answers, matrix_copy, numeric_matrix, plain, python_type
+from loopml.serving._trees import CompiledBoosting, compile_boosting
 
 __all__ = ["LoadedModel", "ServingState", "load_state", "request_model", "validate_records"]
 
@@ -34,7 +35,8 @@ class LoadedModel:
     matrix (columns in signature order) instead of a DataFrame: scikit-learn checks a
     DataFrame's column names on every call, which costs several times the prediction itself
     on one row. It is set only when every input is numeric and a probe at load time gave the
-    same answers both ways (see :func:`matrix_copy`).
+    same answers both ways (see :func:`matrix_copy`). ``compiled``, when set, answers that
+    matrix for scikit-learn without its input checks (see :mod:`loopml.serving._trees`).
     """
 
     ref: str
@@ -43,6 +45,7 @@ class LoadedModel:
     onnx_layout: tuple[dict[str, Any], ...] | None = None
     matrix_model: Any = None
     classes: tuple[Any, ...] | None = None  # an ONNX classifier's probability columns
+    compiled: CompiledBoosting | None = None
     batcher: Batcher = field(init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -69,7 +72,9 @@ class LoadedModel:
         if self.onnx_layout is not None:
             return self._predict_onnx(rows)
         if self.matrix_model is not None:
-            return answers(self.matrix_model, numeric_matrix(rows, self.columns))
+            x = numeric_matrix(rows, self.columns)
+            found = None if self.compiled is None else self.compiled.answers(x)
+            return answers(self.matrix_model, x) if found is None else found
         return answers(self.model, self.frame(rows))
 
     def _predict_onnx(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -175,9 +180,9 @@ def load_state(
                 )
             else:
                 model = registry.load(ref)
-                models[ref] = LoadedModel(
-                    ref, model, inputs, matrix_model=matrix_copy(model, inputs)
-                )
+                twin = matrix_copy(model, inputs)
+                compiled = None if twin is None else compile_boosting(twin)
+                models[ref] = LoadedModel(ref, model, inputs, matrix_model=twin, compiled=compiled)
     primary = models[spec.served()[0]]
     return ServingState(
         deployment, models, request_model(deployment.name, list(primary.inputs)), primary.inputs
