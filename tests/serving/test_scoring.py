@@ -65,3 +65,27 @@ def test_a_tie_between_probabilities_is_settled_by_predict() -> None:
     assert model.predict_proba(rows).tolist() == [[0.5, 0.5]] * 5
     assert [a["prediction"] for a in answers(model, rows)] == model.predict(rows).tolist()
     assert set(model.predict(rows)) == {model.classes_[1]}
+
+
+def test_an_overflowing_score_is_answered_as_predict_answers_it() -> None:
+    """A huge input overflows a multiclass LogisticRegression's scores: its probabilities
+    are NaN (no largest one), and the label must still be predict's."""
+    x = np.array([[0.0, 0], [1, 0], [2, 0], [3, 0], [0, 1], [0, 2], [0, 3]])
+    model = LogisticRegression(C=100).fit(x, [0, 1, 1, 1, 2, 2, 2])
+    huge = np.array([[1e308, 0.0]])
+    with np.errstate(over="ignore", invalid="ignore"):
+        assert [a["prediction"] for a in answers(model, huge)] == model.predict(huge).tolist()
+
+
+def test_rows_on_a_linear_boundary_get_predicts_labels_for_the_whole_batch() -> None:
+    """Scores of about 1e-17 give [0.5, 0.5]; their sign, which predict goes by, depends in
+    its last bits on the batch the scores are computed in."""
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 50))
+    model = LogisticRegression().fit(x, (x[:, 0] + rng.normal(size=400) > 0).astype(int))
+    w, b = model.coef_[0], model.intercept_[0]
+    rows = rng.normal(size=(256, 50))
+    for _ in range(3):  # move every row onto the boundary
+        rows[:, 0] -= (rows @ w + b) / w[0]
+    assert (model.predict_proba(rows)[:, 0] == 0.5).sum() > 100
+    assert [a["prediction"] for a in answers(model, rows)] == model.predict(rows).tolist()

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
+from sklearn.dummy import DummyClassifier
 from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 
@@ -62,6 +63,7 @@ def test_values_scikit_learn_refuses_are_left_to_it() -> None:
         GradientBoostingClassifier(n_estimators=10),  # three classes
         GradientBoostingClassifier(n_estimators=10, loss="exponential"),
         GradientBoostingClassifier(n_estimators=10, init=LogisticRegression()),
+        GradientBoostingClassifier(n_estimators=10, init=DummyClassifier(strategy="stratified")),
         RandomForestClassifier(n_estimators=5),
     ],
 )

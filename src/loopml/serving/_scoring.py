@@ -48,7 +48,9 @@ _PREDICT_IS_ARGMAX = {
 # Classifiers whose ``predict`` takes the class of the largest raw score (binary: the
 # score's sign) and whose ``predict_proba`` is an increasing map of those scores (sigmoid,
 # softmax): the largest probability names the predicted class, except where rounding made
-# two probabilities equal. Those rows (rare) are asked of ``predict`` itself.
+# two probabilities equal, or a score overflowed and the probabilities are NaN. For those
+# rows (rare) the answer is ``predict``'s on the whole input: a linear model's scores depend
+# in their last bits on the batch they are computed in, which decides a tie.
 _PREDICT_IS_ARGMAX_BUT_TIES = {
     ("sklearn.ensemble._gb", "GradientBoostingClassifier"),
     (
@@ -59,20 +61,16 @@ _PREDICT_IS_ARGMAX_BUT_TIES = {
 }
 
 
-def _rows(x: Any, index: np.ndarray[Any, Any]) -> Any:
-    return x.iloc[index] if hasattr(x, "iloc") else x[index]
-
-
 def _labels_and_probabilities(model: Any, x: Any, kind: tuple[str, str]) -> tuple[Any, Any]:
     """``predict`` and ``predict_proba`` of ``x`` in one model call (see the sets above)."""
     matrix = np.asarray(model.predict_proba(x))
     labels = np.asarray(model.classes_).take(np.argmax(matrix, axis=1), axis=0)
     if kind in _PREDICT_IS_ARGMAX_BUT_TIES:
         top = matrix.max(axis=1, keepdims=True)
-        tied = np.flatnonzero((matrix == top).sum(axis=1) > 1)
-        if tied.size:
+        unclear = np.flatnonzero((matrix == top).sum(axis=1) != 1)  # ties; NaN rows have none
+        if unclear.size:
             labels = labels.copy()
-            labels[tied] = np.asarray(model.predict(_rows(x, tied)))
+            labels[unclear] = np.asarray(model.predict(x))[unclear]
     return labels, matrix
 
 

@@ -26,6 +26,7 @@ __all__ = ["CompiledBoosting", "compile_boosting"]
 
 _GB = ("sklearn.ensemble._gb", "GradientBoostingClassifier")
 _PROBE_ROWS = 512
+_CONSTANT = ("prior", "most_frequent", "uniform", "constant")  # DummyClassifier strategies
 
 
 class CompiledBoosting:
@@ -120,7 +121,9 @@ def compile_boosting(model: Any) -> CompiledBoosting | None:
             or model.n_trees_per_iteration_ != 1
         ):
             return None
-        if not (model.init_ == "zero" or type(model.init_).__name__ == "DummyClassifier"):
+        init = model.init_
+        constant = type(init).__name__ == "DummyClassifier" and init.strategy in _CONSTANT
+        if not (init == "zero" or constant):  # a "stratified" start is random per row
             return None
         compiled = CompiledBoosting(model)
         probes = _probes(model)
