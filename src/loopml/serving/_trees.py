@@ -94,18 +94,19 @@ def _probes(model: Any, seed: int = 0) -> np.ndarray[Any, Any]:
     """Rows whose values sit on, just below and just above the thresholds each feature is
     split on (as float32, the precision the trees compare in), drawn at random."""
     rng = np.random.default_rng(seed)
-    per_feature: list[list[float]] = [[0.0] for _ in range(model.n_features_in_)]
-    for estimator in model.estimators_[:, 0]:
-        tree = estimator.tree_
-        for f, t in zip(tree.feature, tree.threshold, strict=True):
-            if f >= 0:
-                at = np.float32(t)
-                per_feature[f] += [
-                    float(at),
-                    float(np.nextafter(at, np.float32(-np.inf))),
-                    float(np.nextafter(at, np.float32(np.inf))),
-                ]
-    columns = [rng.choice(values, _PROBE_ROWS) for values in per_feature]
+    trees = [estimator.tree_ for estimator in model.estimators_[:, 0]]
+    features = np.concatenate([tree.feature for tree in trees])
+    thresholds = np.concatenate([tree.threshold for tree in trees])
+    split = features >= 0
+    features, at = features[split], thresholds[split].astype(np.float32)
+    near = np.concatenate(
+        [at, np.nextafter(at, np.float32(-np.inf)), np.nextafter(at, np.float32(np.inf))]
+    )
+    owner = np.concatenate([features] * 3)
+    columns = [
+        rng.choice(np.concatenate([[0.0], near[owner == f]]), _PROBE_ROWS)
+        for f in range(model.n_features_in_)
+    ]
     return np.column_stack(columns).astype(np.float64)
 
 
