@@ -117,11 +117,19 @@ def test_resources_beyond_the_cluster_fail_at_once(
     assert time.monotonic() - started < 10
 
 
+def _command_line(process: psutil.Process) -> str:
+    """The process's command line; empty once it has exited (a Ray worker may, meanwhile)."""
+    try:
+        return " ".join(process.cmdline())
+    except psutil.NoSuchProcess:  # ZombieProcess included
+        return ""
+
+
 def test_every_ray_listener_is_on_loopback(executor: RayExecutor, ray_head: RayHead) -> None:
     # run a few tasks first, so that worker processes (which listen too) exist
     assert [f.result(timeout=60) for f in [executor.submit(double, n) for n in range(4)]]
     cluster = psutil.Process(ray_head.pid).children(recursive=True)
-    names = " ".join(" ".join(p.cmdline()) for p in cluster)
+    names = " ".join(_command_line(p) for p in cluster)
     assert "gcs_server" in names and "raylet" in names
     sockets = bound_sockets([*cluster, psutil.Process()])
     ports = {port for _, _, port in sockets}
