@@ -24,6 +24,8 @@ __all__ = ["LanedFastAPI", "PredictHandler", "PredictLane", "error_body", "predi
 PredictHandler = Callable[[str, bytes], Awaitable[tuple[int, bytes]]]
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 _PREFIX = "/v1/deployments/"
 _SUFFIX = "/predict"
@@ -57,12 +59,7 @@ class PredictLane:
         self._handler = handler
         self._max_body = max_body_bytes
 
-    async def __call__(
-        self,
-        scope: Scope,
-        receive: Callable[[], Awaitable[Message]],
-        send: Callable[[Message], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         name = None
         if scope["type"] == "http" and scope["method"] == "POST":
             name = predict_path(scope["path"])
@@ -106,12 +103,7 @@ class LanedFastAPI(FastAPI):
         """Answer predict requests with ``handler`` from now on."""
         self._lane = PredictLane(functools.partial(FastAPI.__call__, self), handler, max_body_bytes)
 
-    async def __call__(
-        self,
-        scope: Scope,
-        receive: Callable[[], Awaitable[Message]],
-        send: Callable[[Message], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._lane is None:
             await super().__call__(scope, receive, send)
         else:
