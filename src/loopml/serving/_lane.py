@@ -85,9 +85,7 @@ class PredictLane:
         await self._respond(send, status, body)
 
     @staticmethod
-    async def _respond(
-        send: Callable[[Message], Awaitable[None]], status: int, body: bytes
-    ) -> None:
+    async def _respond(send: Send, status: int, body: bytes) -> None:
         headers = [*_HEADERS, (b"content-length", str(len(body)).encode("ascii"))]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
