@@ -94,7 +94,6 @@ class PredictionLog:
         durable: resolve an append's future only once its record is fsynced (the
             default); when False, once it is queued (a SIGKILL still loses nothing the
             writer had written, a machine crash may lose the last moments).
-        flush_interval_ms: the longest a queued record waits for the writer.
         max_batch: the most records one group commit writes (a group is never split).
         segment_rows / segment_interval_s: when journaled records become a segment.
 
@@ -107,15 +106,13 @@ class PredictionLog:
         settings: Settings,
         *,
         durable: bool = True,
-        flush_interval_ms: float = 5,
         max_batch: int = 1000,
         segment_rows: int = 10_000,
         segment_interval_s: float = 2.0,
     ) -> None:
-        if max_batch < 1 or segment_rows < 1 or flush_interval_ms <= 0:
-            raise ValidationError("max_batch and segment_rows must be >= 1, flush interval > 0")
+        if max_batch < 1 or segment_rows < 1:
+            raise ValidationError("max_batch and segment_rows must be >= 1")
         self.durable = durable
-        self._interval = flush_interval_ms / 1000
         self._max_batch = max_batch
         self._segment_rows = segment_rows
         self._segment_interval = segment_interval_s
@@ -227,7 +224,11 @@ class PredictionLog:
         while True:
             with self._cond:
                 if not self._queue and not self._closing:
-                    self._cond.wait(self._interval if self._unsealed else self._segment_interval)
+                    # every append wakes the writer (a non-durable one, the first of a
+                    # batch): the timeout is only for sealing on time when traffic stops
+                    until_seal = self._last_seal + self._segment_interval - time.monotonic()
+                    wait = until_seal if self._unsealed else self._segment_interval
+                    self._cond.wait(max(wait, 0.001))
                 batch = self._take()
                 done = self._closing and not self._queue
             if batch:
