@@ -32,6 +32,7 @@ from loopml.registry._flavors import check_libraries, load_flavor
 
 if TYPE_CHECKING:
     from loopml.registry._onnx import OnnxExport
+    from loopml.registry._trees import CompiledBoosting
 
 __all__ = ["ModelRegistry"]
 
@@ -161,11 +162,15 @@ class ModelRegistry(StoreService):
         commit and the pipeline run. The model is created on first registration.
         """
         from loopml.registry._lineage import describe_run
+        from loopml.registry._trees import compile_registered
 
         check_model_name(name)
         authorize(self.identity, "model.register")
         source = describe_run(self.settings, run_id, artifact_path, self.artifacts)
         profile = self._store_profile(source["dataset"])
+        compiled = compile_registered(source, self.artifacts)
+        if compiled is not None:  # served without importing scikit-learn (see _trees)
+            source["extra"] = {**source["extra"], "compiled": compiled}
 
         def work(conn: Connection) -> ModelVersion:
             model = repo.find_model(conn, name)
@@ -294,6 +299,16 @@ class ModelRegistry(StoreService):
             )
         data = self.artifacts.get_bytes(record["digest"])  # checks the digest
         return load_flavor("onnx", data)
+
+    def load_compiled(self, ref: str) -> CompiledBoosting:
+        """``ref``'s compiled GradientBoosting (made at registration), its digest checked."""
+        from loopml.registry._trees import CompiledBoosting
+
+        version = self.get(ref)
+        record = version.extra.get("compiled")
+        if not isinstance(record, dict):
+            raise NotFoundError(f"{version.ref} has no compiled form")
+        return CompiledBoosting.from_bytes(self.artifacts.get_bytes(record["digest"]))
 
     # -- aliases, approval, promotion ------------------------------------------------
 

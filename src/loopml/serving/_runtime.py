@@ -9,20 +9,29 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 import pydantic
 from pydantic import BaseModel, ConfigDict
 
 from loopml.core import Settings, ValidationError
 from loopml.registry import ModelRegistry
 from loopml.registry._onnx import input_layout, onnx_inputs
+from loopml.registry._trees import CompiledBoosting, compile_boosting
 from loopml.serving._batching import Batcher
 from loopml.serving._deployments import Deployment
-from loopml.serving._scoring import answers, matrix_copy, numeric_matrix, plain, python_type
-from loopml.serving._trees import CompiledBoosting, compile_boosting
+from loopml.serving._scoring import (
+    answer_dicts,
+    answers,
+    matrix_copy,
+    numeric_matrix,
+    plain,
+    python_type,
+)
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["LoadedModel", "ServingState", "load_state", "request_model", "validate_records"]
 
@@ -36,7 +45,9 @@ class LoadedModel:
     DataFrame's column names on every call, which costs several times the prediction itself
     on one row. It is set only when every input is numeric and a probe at load time gave the
     same answers both ways (see :func:`matrix_copy`). ``compiled``, when set, answers that
-    matrix for scikit-learn without its input checks (see :mod:`loopml.serving._trees`).
+    matrix as scikit-learn would, without its input checks (see
+    :mod:`loopml.registry._trees`); when the registry compiled the version at registration,
+    ``model`` is None: scikit-learn is not even imported.
     """
 
     ref: str
@@ -57,6 +68,8 @@ class LoadedModel:
 
     def frame(self, rows: list[dict[str, Any]]) -> pd.DataFrame:
         """The rows as a DataFrame in the signature's column order and dtypes."""
+        import pandas as pd  # not imported by a server whose models take a matrix
+
         frame = pd.DataFrame(rows, columns=self.columns)
         for column in self.inputs:
             kind = python_type(column.get("dtype", ""))
@@ -71,10 +84,11 @@ class LoadedModel:
         """One ``{"prediction", "probabilities"?}`` per row (runs in a worker thread)."""
         if self.onnx_layout is not None:
             return self._predict_onnx(rows)
+        if self.compiled is not None:
+            labels, proba = self.compiled.scores(numeric_matrix(rows, self.columns))
+            return answer_dicts(labels, proba.tolist(), self.compiled.classes)
         if self.matrix_model is not None:
-            x = numeric_matrix(rows, self.columns)
-            found = None if self.compiled is None else self.compiled.answers(x)
-            return answers(self.matrix_model, x) if found is None else found
+            return answers(self.matrix_model, numeric_matrix(rows, self.columns))
         return answers(self.model, self.frame(rows))
 
     def _predict_onnx(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -178,10 +192,13 @@ def load_state(
                     layout,
                     classes=None if classes is None else tuple(classes),
                 )
-            else:
+            elif isinstance(version.extra.get("compiled"), dict):
+                models[ref] = LoadedModel(ref, None, inputs, compiled=registry.load_compiled(ref))
+            else:  # registered before loopml compiled at registration, or not compilable
                 model = registry.load(ref)
                 twin = matrix_copy(model, inputs)
-                compiled = None if twin is None else compile_boosting(twin)
+                columns = [str(c["name"]) for c in inputs]
+                compiled = None if twin is None else compile_boosting(model, columns)
                 models[ref] = LoadedModel(ref, model, inputs, matrix_model=twin, compiled=compiled)
     primary = models[spec.served()[0]]
     return ServingState(

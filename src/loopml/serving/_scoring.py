@@ -9,9 +9,8 @@ import warnings
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-__all__ = ["answers", "matrix_copy", "numeric_matrix", "plain", "python_type"]
+__all__ = ["answer_dicts", "answers", "matrix_copy", "numeric_matrix", "plain", "python_type"]
 
 
 def plain(value: Any) -> Any:
@@ -87,7 +86,14 @@ def answers(model: Any, x: Any) -> list[dict[str, Any]]:
         proba = None
         if classes is not None and hasattr(model, "predict_proba"):
             proba = np.asarray(model.predict_proba(x)).tolist()
-    out: list[dict[str, Any]] = [{"prediction": plain(v)} for v in predicted.tolist()]
+    return answer_dicts(predicted.tolist(), proba, classes)
+
+
+def answer_dicts(
+    labels: list[Any], proba: list[list[float]] | None, classes: Any
+) -> list[dict[str, Any]]:
+    """``{"prediction", "probabilities"?}`` per label; probabilities keyed by class name."""
+    out: list[dict[str, Any]] = [{"prediction": plain(v)} for v in labels]
     if proba is not None and classes is not None:
         names = [str(plain(c)) for c in np.asarray(classes).tolist()]
         for item, row in zip(out, proba, strict=True):
@@ -112,6 +118,8 @@ def matrix_copy(model: Any, inputs: tuple[dict[str, Any], ...]) -> Any:
     twin = copy.copy(model)
     with contextlib.suppress(AttributeError):
         del twin.feature_names_in_
+    import pandas as pd  # here only: a server whose models are compiled never needs it
+
     probes = [dict.fromkeys(names, 0.0), dict.fromkeys(names, 1.0)]
     dtypes = {str(c["name"]): python_type(c.get("dtype", "")) for c in inputs}
     frame = pd.DataFrame(probes, columns=names).astype(
