@@ -3,6 +3,7 @@ or no compiled form at all; made at registration and served without scikit-learn
 
 from __future__ import annotations
 
+import io
 import re
 import subprocess
 import sys
@@ -181,3 +182,87 @@ def test_a_compiled_version_is_served_without_importing_scikit_learn(
         check=True,
     ).stdout.split()
     assert found == [str(model.predict(row)[0]), "False"]
+
+
+def test_a_compiled_form_that_answers_differently_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The model is one compile_boosting covers; only the check against scikit-learn's
+    answers can refuse it (here, every raw score one ulp off)."""
+    x, y = _data()
+    model = GradientBoostingClassifier(n_estimators=10).fit(x, y)
+    assert compile_boosting(model, COLUMNS) is not None
+    exact = CompiledBoosting.raw
+    monkeypatch.setattr(
+        CompiledBoosting, "raw", lambda self, x32: np.nextafter(exact(self, x32), np.inf)
+    )
+    assert compile_boosting(model, COLUMNS) is None
+
+
+def test_reading_back_checks_the_stored_answers() -> None:
+    x, y = _data()
+    model = GradientBoostingClassifier(n_estimators=10).fit(x, y)
+    compiled = compile_boosting(model, COLUMNS)
+    assert compiled is not None
+    with np.load(io.BytesIO(compiled.to_bytes())) as found:
+        arrays = dict(found)
+    arrays["value"] = arrays["value"] * 1.5  # other trees than the ones that answered
+    changed = io.BytesIO()
+    np.savez(changed, allow_pickle=False, **arrays)
+    with pytest.raises(ValidationError, match="does not give scikit-learn's answers"):
+        CompiledBoosting.from_bytes(changed.getvalue())
+    del arrays["probes"]
+    missing = io.BytesIO()
+    np.savez(missing, allow_pickle=False, **arrays)
+    with pytest.raises(ValidationError, match="not a compiled GradientBoosting model"):
+        CompiledBoosting.from_bytes(missing.getvalue())
+
+
+def test_a_model_registration_cannot_load_is_registered_uncompiled(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiling is an extra: a model whose classes this process cannot import (say) is
+    registered as before, and served by scikit-learn where it can be loaded."""
+    import joblib
+
+    def unloadable(*_args: Any, **_kwargs: Any) -> Any:
+        raise ModuleNotFoundError("No module named 'team_priors'")
+
+    frame = _frame()
+    with monkeypatch.context() as patched:
+        patched.setattr(joblib, "load", unloadable)
+        ref = _register(settings, GradientBoostingClassifier(n_estimators=5), frame, "gb")
+    with ModelRegistry(settings) as registry:
+        assert "compiled" not in registry.get(ref).extra
+        assert registry.load(ref).n_estimators == 5
+
+
+def test_a_version_without_a_usable_compiled_form_is_served_by_scikit_learn(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An int input: not compiled at registration, compiled when loaded (with scikit-learn
+    at hand); a compiled form that does not check out on the server: the model instead."""
+    from loopml.serving import Deployments, DeploymentSpec
+    from loopml.serving._runtime import load_state
+
+    def state_of(ref: str) -> Any:
+        with Deployments(settings) as deployments:
+            deployments.deploy("d", DeploymentSpec.single(ref))
+            deployment = deployments.get("d")
+        return load_state(settings, deployment).models[ref]
+
+    ints = _register(settings, GradientBoostingClassifier(n_estimators=5), _frame(True), "gbi")
+    loaded = state_of(ints)
+    assert loaded.model is not None and loaded.compiled is not None
+    rows = _frame(True).drop(columns="label").head(50)
+    answers = loaded.predict(rows.to_dict("records"))
+    assert [a["prediction"] for a in answers] == loaded.model.predict(rows).tolist()
+
+    floats = _register(settings, GradientBoostingClassifier(n_estimators=5), _frame(), "gbf")
+    assert state_of(floats).model is None  # the compiled form, checked at load
+
+    def differs(_self: Any) -> None:
+        raise ValidationError("does not give scikit-learn's answers (for the test)")
+
+    monkeypatch.setattr(CompiledBoosting, "_check", differs)
+    assert state_of(floats).model is not None

@@ -308,6 +308,9 @@ class ModelRegistry(StoreService):
         record = version.extra.get("compiled")
         if not isinstance(record, dict):
             raise NotFoundError(f"{version.ref} has no compiled form")
+        if record.get("kind") != "gradient_boosting" or not isinstance(record.get("digest"), str):
+            raise ValidationError(f"{version.ref}: a compiled form this loopml does not read")
+        # checks the digest, then that it answers here as scikit-learn did (ValidationError)
         return CompiledBoosting.from_bytes(self.artifacts.get_bytes(record["digest"]))
 
     # -- aliases, approval, promotion ------------------------------------------------

@@ -20,6 +20,7 @@ rows that put every split's threshold on both sides. The registry compiles at re
 from __future__ import annotations
 
 import io
+import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -40,7 +41,9 @@ __all__ = [
 GRADIENT_BOOSTING = "sklearn.ensemble._gb.GradientBoostingClassifier"
 FORMAT = 1
 _ARRAYS = ("roots", "left", "right", "feature", "threshold", "value")
+_CHECK = ("probes", "expected_proba")  # rows and scikit-learn's probabilities for them
 _PROBE_ROWS = 512
+log = logging.getLogger(__name__)
 _CONSTANT = ("prior", "most_frequent", "uniform", "constant")  # DummyClassifier strategies
 
 
@@ -60,8 +63,10 @@ class CompiledBoosting:
         init: float,
         classes: Sequence[Any],
         columns: Sequence[str],
+        expected_labels: Sequence[Any] = (),
     ) -> None:
-        self._arrays = {name: arrays[name] for name in _ARRAYS}
+        self._arrays = {name: arrays[name] for name in (*_ARRAYS, *_CHECK) if name in arrays}
+        self._expected_labels = list(expected_labels)
         self._roots, self._left, self._right = arrays["roots"], arrays["left"], arrays["right"]
         self._feature, self._threshold = arrays["feature"], arrays["threshold"]
         self._value = arrays["value"]
@@ -69,6 +74,9 @@ class CompiledBoosting:
         self.classes = list(classes)
         self.columns = list(columns)
         self._labels = np.asarray(self.classes)
+        from scipy.special import expit  # scikit-learn's inverse link (here, not per call)
+
+        self._expit = expit
 
     @classmethod
     def from_model(cls, model: Any, columns: Sequence[str]) -> CompiledBoosting:
@@ -95,6 +103,12 @@ class CompiledBoosting:
             "value": np.concatenate(value).astype(np.float64),
         }
         start = model._raw_predict_init(np.zeros((1, model.n_features_in_)))[0, 0]
+        probes = _probes(model)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "X does not have valid feature names"
+            arrays["expected_proba"] = np.asarray(model.predict_proba(probes))
+            expected_labels = np.asarray(model.predict(probes)).tolist()
+        arrays["probes"] = probes
         return cls(
             arrays,
             depth=max(tree.max_depth for tree in trees),
@@ -102,6 +116,7 @@ class CompiledBoosting:
             init=float(start),
             classes=np.asarray(model.classes_).tolist(),
             columns=columns,
+            expected_labels=expected_labels,
         )
 
     def to_bytes(self) -> bytes:
@@ -113,6 +128,7 @@ class CompiledBoosting:
             "init": self._init,
             "classes": self.classes,
             "columns": self.columns,
+            "expected_labels": self._expected_labels,
         }
         out = io.BytesIO()
         arrays = {"header": np.frombuffer(orjson.dumps(header), np.uint8), **self._arrays}
@@ -121,24 +137,44 @@ class CompiledBoosting:
 
     @classmethod
     def from_bytes(cls, data: bytes) -> CompiledBoosting:
+        """Read a compiled form back and check it here: it must give, on this machine, the
+        answers scikit-learn gave for its probe rows when it was compiled (ValidationError
+        otherwise, or when the bytes are not a compiled form this loopml reads)."""
         try:
             with np.load(io.BytesIO(data), allow_pickle=False) as found:
                 header = orjson.loads(found["header"].tobytes())
-                arrays = {name: found[name] for name in _ARRAYS}
-        except (OSError, ValueError, KeyError, orjson.JSONDecodeError) as exc:
-            raise ValidationError(f"not a compiled GradientBoosting model: {exc}") from exc
-        if header.get("format") != FORMAT:
-            raise ValidationError(
-                f"compiled model format {header.get('format')!r}; this loopml reads {FORMAT}"
+                arrays = {name: found[name] for name in (*_ARRAYS, *_CHECK)}
+            if header["format"] != FORMAT:
+                raise ValidationError(
+                    f"compiled model format {header['format']!r}; this loopml reads {FORMAT}"
+                )
+            compiled = cls(
+                arrays,
+                depth=int(header["depth"]),
+                scale=float(header["scale"]),
+                init=float(header["init"]),
+                classes=header["classes"],
+                columns=header["columns"],
+                expected_labels=header["expected_labels"],
             )
-        return cls(
-            arrays,
-            depth=int(header["depth"]),
-            scale=float(header["scale"]),
-            init=float(header["init"]),
-            classes=header["classes"],
-            columns=header["columns"],
-        )
+        except ValidationError:
+            raise
+        except Exception as exc:  # a truncated file, a missing key, a wrong type
+            raise ValidationError(f"not a compiled GradientBoosting model: {exc!r}") from exc
+        compiled._check()
+        return compiled
+
+    def _check(self) -> None:
+        """Raise ValidationError unless the probe rows get exactly the stored answers: the
+        same labels, as JSON (so 1, 1.0 and True differ), and the same floats."""
+        labels, proba = self.scores(self._arrays["probes"])
+        expected = self._arrays["expected_proba"]
+        same = orjson.dumps(labels) == orjson.dumps(self._expected_labels)
+        if not (same and proba.dtype == expected.dtype and np.array_equal(proba, expected)):
+            raise ValidationError(
+                "the compiled GradientBoosting model does not give scikit-learn's answers for "
+                "its probe rows on this machine"
+            )
 
     def raw(self, x32: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
         """The raw scores of ``x32`` (finite float32 values), as ``_raw_predict`` gives them."""
@@ -160,8 +196,6 @@ class CompiledBoosting:
         A value that is not finite as float32 (NaN for a missing value, or too large) is
         refused with a ValueError that names its column, as scikit-learn refuses it.
         """
-        from scipy.special import expit
-
         with np.errstate(over="ignore"):  # too large for float32 becomes inf: refused below
             x32 = np.asarray(x, dtype=np.float32)
         finite = np.isfinite(x32)
@@ -175,7 +209,7 @@ class CompiledBoosting:
             )
         raw = self.raw(x32)
         proba = np.empty((raw.shape[0], 2), dtype=raw.dtype)
-        proba[:, 1] = expit(raw)
+        proba[:, 1] = self._expit(raw)
         proba[:, 0] = 1 - proba[:, 1]
         labels = self._labels[(raw >= 0).astype(int)].tolist()
         return labels, proba
@@ -225,19 +259,10 @@ def compile_boosting(model: Any, columns: Sequence[str]) -> CompiledBoosting | N
     try:
         if not _covered(model, columns):
             return None
-        compiled = CompiledBoosting.from_bytes(
-            CompiledBoosting.from_model(model, columns).to_bytes()
-        )
-        probes = _probes(model)
-        labels, proba = compiled.scores(probes)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "X does not have valid feature names"
-            want_proba = np.asarray(model.predict_proba(probes))
-            want_labels = np.asarray(model.predict(probes)).tolist()
-    except Exception:  # an attribute a later scikit-learn renamed, say: keep scikit-learn
+        # read back from its bytes, which checks it against scikit-learn's own answers
+        return CompiledBoosting.from_bytes(CompiledBoosting.from_model(model, columns).to_bytes())
+    except Exception:  # answers that differ, or an attribute a later scikit-learn renamed
         return None
-    same = labels == want_labels and proba.dtype == want_proba.dtype
-    return compiled if same and np.array_equal(proba, want_proba) else None
 
 
 def compile_registered(source: Mapping[str, Any], artifacts: Any) -> dict[str, Any] | None:
@@ -252,7 +277,13 @@ def compile_registered(source: Mapping[str, Any], artifacts: Any) -> dict[str, A
         return None  # request values reach the model as floats only for float inputs
     from loopml.registry._flavors import load_flavor
 
-    model = load_flavor("sklearn", artifacts.get_bytes(source["artifact"]))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # a version mismatch is the loader's to report
+            model = load_flavor("sklearn", artifacts.get_bytes(source["artifact"]))
+    except Exception as exc:  # a class this process cannot import, say: served as it is
+        log.info("not compiling %s: %s: %s", source["artifact"], type(exc).__name__, exc)
+        return None
     compiled = compile_boosting(model, [str(c["name"]) for c in inputs])
     if compiled is None:
         return None

@@ -8,6 +8,7 @@ that reference in one assignment, so a request that took the old state finishes 
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +16,7 @@ import numpy as np
 import pydantic
 from pydantic import BaseModel, ConfigDict
 
-from loopml.core import Settings, ValidationError
+from loopml.core import IntegrityError, NotFoundError, Settings, ValidationError
 from loopml.registry import ModelRegistry
 from loopml.registry._onnx import input_layout, onnx_inputs
 from loopml.registry._trees import CompiledBoosting, compile_boosting
@@ -32,6 +33,8 @@ from loopml.serving._scoring import (
 
 if TYPE_CHECKING:
     import pandas as pd
+
+log = logging.getLogger(__name__)
 
 __all__ = ["LoadedModel", "ServingState", "load_state", "request_model", "validate_records"]
 
@@ -192,18 +195,28 @@ def load_state(
                     layout,
                     classes=None if classes is None else tuple(classes),
                 )
-            elif isinstance(version.extra.get("compiled"), dict):
-                models[ref] = LoadedModel(ref, None, inputs, compiled=registry.load_compiled(ref))
-            else:  # registered before loopml compiled at registration, or not compilable
-                model = registry.load(ref)
-                twin = matrix_copy(model, inputs)
-                columns = [str(c["name"]) for c in inputs]
-                compiled = None if twin is None else compile_boosting(model, columns)
-                models[ref] = LoadedModel(ref, model, inputs, matrix_model=twin, compiled=compiled)
+            else:
+                models[ref] = _load_sklearn(registry, version.ref, version.extra, inputs)
     primary = models[spec.served()[0]]
     return ServingState(
         deployment, models, request_model(deployment.name, list(primary.inputs)), primary.inputs
     )
+
+
+def _load_sklearn(
+    registry: ModelRegistry, ref: str, extra: dict[str, Any], inputs: tuple[dict[str, Any], ...]
+) -> LoadedModel:
+    """The registry's compiled form when it has one that checks out here, else the model."""
+    if isinstance(extra.get("compiled"), dict):
+        try:
+            return LoadedModel(ref, None, inputs, compiled=registry.load_compiled(ref))
+        except (ValidationError, IntegrityError, NotFoundError) as exc:  # differs here, say
+            log.warning("%s: not serving its compiled form (%s); loading the model", ref, exc)
+    model = registry.load(ref)
+    twin = matrix_copy(model, inputs)  # registered before loopml compiled, or not compilable
+    columns = [str(c["name"]) for c in inputs]
+    compiled = None if twin is None else compile_boosting(model, columns)
+    return LoadedModel(ref, model, inputs, matrix_model=twin, compiled=compiled)
 
 
 _MISSING = object()
