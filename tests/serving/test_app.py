@@ -215,3 +215,41 @@ def test_feedback_for_served_predictions_reports_unknown_ids(serve: Any) -> None
     assert done.status_code == 200, done.text
     assert done.json() == {"accepted": 1, "unknown": ["0" * 32]}
     assert client.post(feedback_url, json={"label": 1}).status_code == 422
+
+
+def test_a_frozen_collector_still_frees_replaced_versions(
+    models: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``freeze_gc`` (what ``loopml serve`` runs with) freezes what the process held at
+    start-up; versions loaded later stay collectable, reference cycles and all."""
+    import gc
+    import weakref
+
+    from loopml.serving import _app
+
+    loaded: list[weakref.ref[Any]] = []
+    real = _app.load_state
+
+    def load_and_watch(*args: Any) -> Any:
+        state = real(*args)
+        loaded.extend(weakref.ref(model) for model in state.models.values())
+        return state
+
+    monkeypatch.setattr(_app, "load_state", load_and_watch)
+    _deploy(models, DeploymentSpec.single("churn@1"))
+    try:
+        with TestClient(create_app(models, "churn-api", freeze_gc=True)) as client:
+            _ready(client)
+            assert gc.get_freeze_count() > 0
+            first = loaded[0]
+            _deploy(models, DeploymentSpec.single("churn@2"))
+            deadline = time.monotonic() + 10
+            while client.get("/readyz").json().get("revision") != 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.02)
+            assert client.post(URL, json=ROW).json()["predictions"][0]["model_version"] == "churn@2"
+            time.sleep(0.6)  # the next poll: the runtime no longer holds the old state
+            gc.collect()
+            assert first() is None
+    finally:
+        gc.unfreeze()

@@ -35,6 +35,7 @@ def app_from_env() -> Any:
         deployment,
         durable_log=os.environ.get(_DURABLE_ENV, "1") == "1",
         collectors=_collectors(settings, deployment, os.environ.get(_MONITORING_ENV, "1") == "1"),
+        freeze_gc=True,
     )
 
 
@@ -85,7 +86,9 @@ def serve(
     }
     if workers == 1:
         collectors = _collectors(settings, deployment, monitoring)
-        served = create_app(settings, deployment, durable_log=durable_log, collectors=collectors)
+        served = create_app(
+            settings, deployment, durable_log=durable_log, collectors=collectors, freeze_gc=True
+        )
         uvicorn.run(served, **options)
         return
     os.environ.update(
