@@ -130,3 +130,34 @@ def test_onnx_deployment_answers_as_scikit_learn(sqlite_settings: Settings) -> N
         assert set(ours["probabilities"]) == set(theirs["probabilities"]) == {"0", "1"}
         for label, p in theirs["probabilities"].items():
             assert ours["probabilities"][label] == pytest.approx(p, abs=1e-5)
+
+
+def test_a_compiled_gradient_boosting_version_answers_as_scikit_learn(
+    sqlite_settings: Settings,
+) -> None:
+    """Served from the registry's compiled form: a lone small request on the event loop,
+    a larger one in a worker thread, both as scikit-learn answers; a value scikit-learn
+    refuses gets the fallback, with a reason that names the field."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    frame = _frame(300)
+    ref = _register(sqlite_settings, GradientBoostingClassifier(n_estimators=20), frame)
+    with ModelRegistry(sqlite_settings) as registry:
+        assert "compiled" in registry.get(ref).extra
+        model = registry.load(ref)
+    spec = DeploymentSpec.single(ref, fallback=Fallback("constant", value=-1))
+    url = "/v1/deployments/gb/predict"
+    features = frame.drop(columns="label")
+    with _serving(sqlite_settings, "gb", spec) as client:
+        for rows in (features.head(1), features.head(5), features.head(40)):
+            answer = client.post(url, json=rows.to_dict("records"))
+            assert answer.status_code == 200, answer.text
+            got = answer.json()["predictions"]
+            assert [a["prediction"] for a in got] == model.predict(rows).tolist()
+            expected = model.predict_proba(rows).tolist()
+            assert [[a["probabilities"][c] for c in ("0", "1")] for a in got] == expected
+        refused = client.post(url, json={"a": 1e39, "b": 0.0})  # infinite as float32
+        assert refused.status_code == 200, refused.text
+        [fallback] = refused.json()["predictions"]
+        assert fallback["prediction"] == -1 and fallback["fallback"] is True
+        assert "input 'a' is 1e+39" in fallback["fallback_reason"]

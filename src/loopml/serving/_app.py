@@ -36,6 +36,9 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("loopml.serving")
 POLL_S = 0.5
+# A compiled version scores a few rows in about 0.1 ms: less than handing them to a worker
+# thread and back. Such requests are scored on the event loop when nothing else is.
+INLINE_ROWS = 8
 
 
 class Metrics:
@@ -92,6 +95,8 @@ class Runtime:
     async def call(
         self, model: LoadedModel, rows: list[dict[str, Any]], timeout_ms: int
     ) -> list[dict[str, Any]]:
+        if model.compiled is not None and len(rows) <= INLINE_ROWS and model.batcher.idle:
+            return model.predict(rows)  # bounded: no timeout needed
         # micro-batched with concurrent requests for the same version (see _batching)
         work = model.batcher.submit(rows, self.executor, timeout_ms / 2000)
         return await asyncio.wait_for(work, timeout_ms / 1000)

@@ -82,6 +82,11 @@ class Batcher:
         self._dispatch(loop)
         return future
 
+    @property
+    def idle(self) -> bool:
+        """No call is running and no request waits."""
+        return not self._running and not self._pending
+
     def _may_start(self) -> bool:
         if not self._running:
             return True
