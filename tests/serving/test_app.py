@@ -177,6 +177,8 @@ def test_fallback_version_and_no_fallback(serve: Any, models: Settings) -> None:
     assert answer["prediction"] == 1
     logged = _log(client).find(answer["prediction_id"])
     assert logged is not None and logged.fallback
+    assert logged.output["answered_by"] == "churn@1"
+    assert "the model broke" in logged.output["fallback_reason"]
     _deploy(models, DeploymentSpec.single("churn@2"))
     deadline = time.monotonic() + 3
     while client.get("/readyz").json().get("revision") != 2:

@@ -168,6 +168,11 @@ async def _shadow(
     ]
 
 
+# What the log keeps of an answer: the fallback flag has a column of its own; a fallback's
+# reason and who answered instead go with the output.
+_LOGGED_OUTPUT = ("prediction", "probabilities", "fallback_reason", "answered_by")
+
+
 async def predict(
     rt: Runtime, metrics: Metrics, plog: PredictionLog, state: ServingState, body: Any
 ) -> dict[str, Any]:
@@ -205,7 +210,7 @@ async def predict(
         for i, item in zip(groups[ref], out, strict=True):
             pid = new_prediction_id()
             answers[i] = {"prediction_id": pid, "model_version": ref, **item}
-            output = {k: v for k, v in item.items() if k in ("prediction", "probabilities")}
+            output = {k: v for k, v in item.items() if k in _LOGGED_OUTPUT}
             logged.append(
                 PredictionRecord(pid, now_ms(), name, ref, records[i], output, ms, item["fallback"])
             )

@@ -72,7 +72,7 @@ class PredictionLineage:
 
     prediction: PredictionRecord
     deployment_revision: int | None  # the deployment's revision in force at the time
-    answered_by: str | None  # for a fallback: the fallback that revision named
+    answered_by: str | None  # for a fallback: who answered (logged, else its revision's)
     model: TracedVersion
     run: TracedRun | None
     pipeline_run: dict[str, Any] | None  # id, pipeline, status, params, steps
@@ -102,6 +102,11 @@ def _revision_at(history: list[DeploymentRevision], ts_ms: int) -> DeploymentRev
 
 
 def _answered_by(record: PredictionRecord, revision: DeploymentRevision | None) -> str | None:
+    """Who answered a fallback: as logged, or (records logged before loopml kept it) the
+    fallback that revision named."""
+    logged = record.output.get("answered_by") if isinstance(record.output, dict) else None
+    if record.fallback and isinstance(logged, str):
+        return logged
     if not record.fallback or revision is None or revision.spec.fallback is None:
         return None
     fallback = revision.spec.fallback
