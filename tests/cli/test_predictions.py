@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from loopml.cli import app
 from loopml.core import Settings
 from loopml.registry import ModelRegistry
-from loopml.serving import Deployments, DeploymentSpec
+from loopml.serving import Deployments, DeploymentSpec, PredictionReader
 from tests.serving.traced import DEPLOYMENT, ROW, Trained, predict, serving, train
 
 runner = CliRunner()
@@ -140,3 +140,26 @@ def test_tail_follow_prints_each_new_prediction_once(sqlite_settings: Settings) 
     assert follow.returncode == 0, err
     assert first == old[1:]
     assert [json.loads(line)["prediction_id"] for line in out.splitlines()] == new
+
+
+def test_follow_prints_one_logged_while_the_newest_were_read(
+    sqlite_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prediction logged just after ``tail`` read the newest n is new to the follow: it
+    was once taken as already logged and never printed."""
+    s = sqlite_settings
+    _deployed(s)
+    with serving(s) as client:
+        old = _one_by_one(client, 3)
+        late: list[str] = []
+        read_tail = PredictionReader.tail
+
+        def tail_then_predict(self: PredictionReader, deployment: str, n: int) -> Any:
+            newest = read_tail(self, deployment, n)
+            late.extend(_one_by_one(client, 1))
+            return newest
+
+        monkeypatch.setattr(PredictionReader, "tail", tail_then_predict)
+        args = ["-n", "2", "--json", "--follow", "--interval", "0.1", "--max-seconds", "1"]
+        out = _ok(s, "predictions", "tail", DEPLOYMENT, *args)
+    assert [json.loads(line)["prediction_id"] for line in out.splitlines()] == old[1:] + late

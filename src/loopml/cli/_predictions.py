@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
@@ -100,18 +101,34 @@ def _print(records: list[PredictionRecord], json_: bool, title: str | None) -> N
     console.print(table, markup=False, highlight=False)
 
 
+@dataclass(frozen=True)
+class _Logged:
+    """What a follow does not print again: the ids logged by ``at_ms`` (within
+    ``LATE_MS`` of it), whether ``-n`` showed them or cut them off."""
+
+    at_ms: int
+    ids: dict[str, int]
+
+    @classmethod
+    def now(cls, reader: PredictionReader, deployment: str) -> _Logged:
+        at_ms = int(time.time() * 1000)
+        records = reader.since(deployment, at_ms - LATE_MS)
+        return cls(at_ms, {r.prediction_id: r.ts_ms for r in records})
+
+
 def _follow(
     reader: PredictionReader,
     deployment: str,
     shown: list[PredictionRecord],
+    logged: _Logged,
     json_: bool,
     interval: float,
     max_seconds: float | None,
 ) -> None:
-    """Print each new record once, until Ctrl-C (or ``max_seconds``)."""
-    newest = max((r.ts_ms for r in shown), default=int(time.time() * 1000))
-    # what is logged already is not new, shown or not (-n may have cut it off)
-    seen = {r.prediction_id: r.ts_ms for r in reader.since(deployment, newest - LATE_MS)}
+    """Print each new record once, until Ctrl-C (or ``max_seconds``): new means not in
+    ``logged`` (read before ``shown``) nor in ``shown``."""
+    newest = max([logged.at_ms, *(r.ts_ms for r in shown)])
+    seen = dict(logged.ids)
     seen.update((r.prediction_id, r.ts_ms) for r in shown)
     stop = None if max_seconds is None else time.monotonic() + max_seconds
     while stop is None or time.monotonic() < stop:
@@ -162,6 +179,8 @@ def tail(
     """
     settings = settings_from(ctx)
     with PredictionReader(settings, create_store=False) as reader:
+        # read before the newest n: one logged in between is then printed by one of the two
+        logged = _Logged.now(reader, deployment) if follow else _Logged(0, {})
         records = list(reversed(reader.tail(deployment, n)))
         if not records:
             _check_deployment(settings, deployment)
@@ -171,6 +190,6 @@ def tail(
             _print(records, json_, f"newest predictions of {deployment}")
         if follow:
             try:
-                _follow(reader, deployment, records, json_, interval, max_seconds)
+                _follow(reader, deployment, records, logged, json_, interval, max_seconds)
             except KeyboardInterrupt:
                 return
