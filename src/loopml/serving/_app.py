@@ -36,9 +36,6 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("loopml.serving")
 POLL_S = 0.5
-# A compiled version scores a few rows in about 0.1 ms: less than handing them to a worker
-# thread and back. Such requests are scored on the event loop when nothing else is.
-INLINE_ROWS = 8
 
 
 class Metrics:
@@ -62,9 +59,10 @@ class Metrics:
 class Runtime:
     """The current :class:`ServingState` (one reference, replaced whole) and its upkeep."""
 
-    def __init__(self, settings: Settings, name: str) -> None:
+    def __init__(self, settings: Settings, name: str, *, freeze_gc: bool = False) -> None:
         self.settings = settings
         self.name = name
+        self.freeze_gc = freeze_gc
         self.state: ServingState | None = None
         self.error: str | None = None
         self.rng = random.Random()
@@ -72,31 +70,43 @@ class Runtime:
 
     async def keep_current(self) -> None:
         """Load the deployment, then poll its revision; load a new one before switching."""
-        loop = asyncio.get_running_loop()
         with Deployments(self.settings) as deployments:
             while True:
                 try:
-                    current = self.state
-                    if current is not None:  # a poll: the revision only, a few columns less
-                        revision = await loop.run_in_executor(None, deployments.revision, self.name)
-                    if current is None or revision != current.revision:
-                        found = await loop.run_in_executor(None, deployments.get, self.name)
-                        state = await loop.run_in_executor(
-                            None, load_state, self.settings, found, current
-                        )
-                        self.state = state  # the switch: one reference assignment
-                        self.error = None
-                        log.info("serving %s revision %d", self.name, state.revision)
+                    await self._refresh(deployments)
+                    self.error = None
                 except Exception as exc:  # keep serving what is loaded; retry next poll
                     self.error = f"{type(exc).__name__}: {exc}"
                     log.warning("deployment %s: %s", self.name, self.error)
                 await asyncio.sleep(POLL_S)
 
+    async def _refresh(self, deployments: Deployments) -> None:
+        """Load the deployment's current revision when it is not the one served (a method
+        of its own so that nothing holds the replaced state while the poll sleeps)."""
+        loop = asyncio.get_running_loop()
+        current = self.state
+        if current is not None:  # a poll: the revision only, a few columns less
+            revision = await loop.run_in_executor(None, deployments.revision, self.name)
+            if revision == current.revision:
+                return
+        found = await loop.run_in_executor(None, deployments.get, self.name)
+        state = await loop.run_in_executor(None, load_state, self.settings, found, current)
+        if current is None and self.freeze_gc:
+            # What the process holds once its first versions are loaded (modules, the app,
+            # the libraries loading imported) lives as long as it does. Frozen, it is out
+            # of the collector's full collections, which then scan only what came after:
+            # tens of milliseconds less each. A version is freed by reference counting when
+            # replaced (it holds no reference cycle; see _runtime._weak_predict).
+            gc.collect()
+            gc.freeze()
+        self.state = state  # the switch: one reference assignment
+        log.info("serving %s revision %d", self.name, state.revision)
+
     async def call(
         self, model: LoadedModel, rows: list[dict[str, Any]], timeout_ms: int
     ) -> list[dict[str, Any]]:
-        if model.compiled is not None and len(rows) <= INLINE_ROWS and model.batcher.idle:
-            return model.predict(rows)  # bounded: no timeout needed
+        if model.scores_inline(len(rows)):
+            return model.predict(rows)  # a fraction of a millisecond (measured at load)
         # micro-batched with concurrent requests for the same version (see _batching)
         work = model.batcher.submit(rows, self.executor, timeout_ms / 2000)
         return await asyncio.wait_for(work, timeout_ms / 1000)
@@ -236,9 +246,10 @@ def create_app(
     ``collectors`` are extra prometheus-client collectors for ``/metrics`` (the CLI
     passes monitoring's; serving itself knows nothing of monitoring). ``freeze_gc``
     (``loopml serve`` sets it: the process is the server's alone) freezes what the
-    process holds at start-up (``gc.freeze``), so full collections skip it.
+    process holds once the first versions are loaded (``gc.freeze``), so full collections
+    skip it.
     """
-    rt = Runtime(settings, deployment_name)
+    rt = Runtime(settings, deployment_name, freeze_gc=freeze_gc)
     metrics = Metrics()
     for collector in collectors:
         metrics.registry.register(collector)
@@ -246,12 +257,6 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if freeze_gc:
-            # What the process has imported and built by now lives as long as it does.
-            # Frozen, it is out of the collector's full collections, which then scan only
-            # what came after (versions, requests, the log): about 80 ms less each, on the
-            # objects a server starts with. Versions stay collectable when replaced.
-            gc.freeze()
         holder["log"] = app.state.prediction_log = PredictionLog(settings, durable=durable_log)
         task = asyncio.create_task(rt.keep_current())
         try:
