@@ -18,7 +18,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.neighbors import KNeighborsClassifier
 from sklearn.tree import DecisionTreeClassifier
 
-from loopml.serving._scoring import answers
+from loopml.serving._scoring import answers, matrix_copy, numeric_matrix
 
 
 def _data(classes: int) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
@@ -89,3 +89,28 @@ def test_rows_on_a_linear_boundary_get_predicts_labels_for_the_whole_batch() -> 
         rows[:, 0] -= (rows @ w + b) / w[0]
     assert (model.predict_proba(rows)[:, 0] == 0.5).sum() > 100
     assert [a["prediction"] for a in answers(model, rows)] == model.predict(rows).tolist()
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: LogisticRegression(max_iter=500),
+        lambda: GradientBoostingClassifier(n_estimators=30, random_state=0),
+        lambda: RandomForestClassifier(n_estimators=10, random_state=0),
+        lambda: KNeighborsClassifier(),
+    ],
+)
+def test_the_matrix_copy_answers_as_the_model_answers_a_frame(make: Any) -> None:
+    """Given the rows column by column, the copy's answers equal the model's on a DataFrame
+    bit for bit (a linear model included: its products are summed in the same order)."""
+    x, y = make_classification(n_samples=400, n_features=20, random_state=5)
+    names = [f"f{i}" for i in range(20)]
+    frame = pd.DataFrame(x, columns=names)
+    model = make().fit(frame, y)
+    inputs = tuple({"name": name, "dtype": "float64"} for name in names)
+    twin = matrix_copy(model, inputs)
+    assert twin is not None
+    rows = frame.head(64).to_dict("records")
+    for batch in (rows[:1], rows[:7], rows):
+        matrix = numeric_matrix(batch, names, order="F")
+        assert answers(twin, matrix) == answers(model, pd.DataFrame(batch, columns=names))

@@ -120,7 +120,7 @@ class LoadedModel:
             labels, proba = self.compiled.scores(numeric_matrix(rows, self.columns))
             return answer_dicts(labels, proba.tolist(), self.compiled.classes)
         if self.matrix_model is not None:
-            return answers(self.matrix_model, numeric_matrix(rows, self.columns))
+            return answers(self.matrix_model, numeric_matrix(rows, self.columns, order="F"))
         return answers(self.model, self.frame(rows))
 
     def _predict_onnx(self, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import warnings
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -31,10 +31,16 @@ def python_type(dtype: str) -> type:
 
 
 def numeric_matrix(
-    rows: list[dict[str, Any]], columns: list[str], dtype: Any = np.float64
+    rows: list[dict[str, Any]],
+    columns: list[str],
+    dtype: Any = np.float64,
+    order: Literal["C", "F"] = "C",
 ) -> np.ndarray[Any, Any]:
-    """The rows as a ``[rows, columns]`` float matrix; a missing or null value is NaN."""
-    return np.array([[row.get(c) for c in columns] for row in rows], dtype=dtype)
+    """The rows as a ``[rows, columns]`` float matrix; a missing or null value is NaN.
+
+    ``order="F"`` lays it out column by column, as a DataFrame's values reach a model.
+    """
+    return np.array([[row.get(c) for c in columns] for row in rows], dtype=dtype, order=order)
 
 
 # Classifiers whose ``predict`` is, by its own code, ``classes_[argmax(predict_proba)]``
@@ -107,7 +113,10 @@ def matrix_copy(model: Any, inputs: tuple[dict[str, Any], ...]) -> Any:
     it warns, or a probe row answers differently).
 
     The copy forgets ``feature_names_in_`` (the trees, coefficients, ... stay shared), so
-    scikit-learn neither checks names nor warns that the matrix has none.
+    scikit-learn neither checks names nor warns that the matrix has none. It is to be given
+    the matrix column by column (``numeric_matrix(..., order="F")``), as a DataFrame's values
+    reach scikit-learn: a linear model's products summed row by row differ in their last
+    bits, and the probe would then (rightly) refuse the copy.
     """
     if not all(python_type(c.get("dtype", "")) in (float, int) for c in inputs):
         return None
@@ -120,15 +129,23 @@ def matrix_copy(model: Any, inputs: tuple[dict[str, Any], ...]) -> Any:
         del twin.feature_names_in_
     import pandas as pd  # here only: a server whose models are compiled never needs it
 
-    probes = [dict.fromkeys(names, 0.0), dict.fromkeys(names, 1.0)]
     dtypes = {str(c["name"]): python_type(c.get("dtype", "")) for c in inputs}
-    frame = pd.DataFrame(probes, columns=names).astype(
+    frame = pd.DataFrame(_probe_values(len(names)), columns=names).astype(
         {n: "int64" if dtypes[n] is int else "float64" for n in names}
     )
+    probes = frame.to_dict("records")
     try:
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
-            same = answers(twin, numeric_matrix(probes, names)) == answers(model, frame)
+            matrix = numeric_matrix(probes, names, order="F")
+            same = answers(twin, matrix) == answers(model, frame)
     except Exception:
         return None
     return twin if same and not seen else None
+
+
+def _probe_values(columns: int) -> np.ndarray[Any, Any]:
+    """Probe rows: all zeros, all ones, and a few drawn at random (a fixed seed); an int
+    column takes them truncated."""
+    drawn = np.random.default_rng(0).normal(scale=3.0, size=(6, columns))
+    return np.vstack([np.zeros(columns), np.ones(columns), drawn])
