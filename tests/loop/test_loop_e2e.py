@@ -4,13 +4,14 @@ rejected, or rolled back; every decision is in the audit log."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from typing import Any
 
 from loopml.governance import list_audit, verify_audit
 from loopml.loop import CanaryStep, Rollout
 from loopml.registry import ModelRegistry
-from loopml.serving import Deployments
+from loopml.serving import Deployments, route
 from loopml.store import open_store
 from tests.loop.conftest import World
 from tests.loop.helpers import rows, serve_and_label
@@ -139,3 +140,39 @@ def test_a_canary_step_can_last_a_duration_in_the_injected_clock(
     assert tick(policy).decisions == []  # healthy, but the hour has not passed
     world.clock.advance(3601)
     assert [d.kind for d in tick(policy).decisions] == ["promote"]
+
+
+def test_a_sticky_canary_keeps_each_caller_on_its_arm(
+    world: World, tick: Callable[..., Any]
+) -> None:
+    """With ``rollout.sticky_key`` the canary routes by that field: the same callers reach
+    the canary whenever they come back, and a larger weight only adds callers to it."""
+    policy = world.policy(
+        rollout=Rollout(
+            steps=(CanaryStep(0.3, predictions=50), CanaryStep(0.7, predictions=50)),
+            min_rows=20,
+            min_labelled=40,
+            sticky_key="customer",
+        )
+    )
+    world.samples.drift("churn-api", 0.6)
+    tick(policy)
+    serve_and_label(world.settings, "churn-api", rows(300, rule="b", seed=10))
+    assert [d.kind for d in tick(policy).decisions] == ["canary"]
+    spec = _served(world)
+    assert (spec.strategy, spec.sticky_key, spec.canary_weight) == ("canary", "customer", 0.3)
+
+    def arms() -> dict[str, str]:
+        with Deployments(world.settings) as deployments:
+            current = deployments.get(world.deployment).spec
+        rng = random.Random(0)  # ignored for a request with a key
+        return {key: route(current, key, rng).primary for key in map(str, range(200))}
+
+    first = arms()
+    assert first == arms()  # the same caller, the same arm
+    assert 30 < sum(arm == "churn@2" for arm in first.values()) < 90
+    serve_and_label(world.settings, "churn-api", rows(200, rule="b", seed=11), seed=1)
+    assert [d.kind for d in tick(policy).decisions] == ["canary"]
+    assert _served(world).canary_weight == 0.7
+    second = arms()
+    assert all(second[key] == "churn@2" for key, arm in first.items() if arm == "churn@2")

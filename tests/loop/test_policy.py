@@ -42,6 +42,7 @@ max_wait_s = "2d"
 steps = [{ weight = 0.1, predictions = 500 }, { weight = 0.5, seconds = "1h" }]
 max_error_rate = 0.01
 max_latency_p95_ms = 50
+sticky_key = "customer_id"
 
 [loop.churn-api.guardrails]
 cooldown_s = "6h"
@@ -75,6 +76,7 @@ def test_policies_load_from_loopml_toml(tmp_path: Path) -> None:
         CanaryStep(0.5, seconds=3600),
     )
     assert churn.rollout.max_latency_p95_ms == 50 and churn.rollout.max_error_rate == 0.01
+    assert churn.rollout.sticky_key == "customer_id"
     assert churn.guardrails == Guardrails(cooldown_s=21600, max_retrains_per_day=2)
     assert churn.performance_metric == "log_loss"
     assert fraud.triggers == Triggers(schedule="@daily") and fraud.rollout == Rollout()
@@ -131,6 +133,10 @@ def test_no_loop_table_means_no_policies(tmp_path: Path) -> None:
         (
             {"model": "m", "pipeline": "p:x", "rollout": {"steps": []}},
             "loop.api.rollout.steps must be a non-empty list of steps",
+        ),
+        (
+            {"model": "m", "pipeline": "p:x", "rollout": {"sticky_key": 7}},
+            "loop.api.rollout.sticky_key must be a request field name; got 7",
         ),
         (
             {"model": "m", "pipeline": "p:x", "guardrails": {"cooldown_s": "soon"}},

@@ -69,7 +69,11 @@ class RolloutPhases(PhaseBase):
         spec = current.spec
         if not (spec.strategy == "canary" and spec.canary == candidate.ref):
             spec = DeploymentSpec.canary_of(
-                champion.ref, candidate.ref, first.weight, **common_fields(spec)
+                champion.ref,
+                candidate.ref,
+                first.weight,
+                sticky_key=self.policy.rollout.sticky_key,
+                **common_fields(spec),
             )
             self.guard()
             self.deployments.deploy(self.name, spec, reason=f"loop canary: {result.reason}")

@@ -169,6 +169,8 @@ class Rollout:
     - ``min_rows``: canary predictions before a step may end or be judged.
     - ``step_timeout_s``: a step that never gathers ``min_rows`` is rolled back.
     - ``approval_timeout_s``: how long a finished canary waits for a required approval.
+    - ``sticky_key``: a request field whose value pins each caller to the champion or the
+      canary (the canary spec's ``sticky_key``); None: each record is drawn at random.
     """
 
     steps: tuple[CanaryStep, ...] = field(default_factory=_default_steps)
@@ -180,6 +182,7 @@ class Rollout:
     min_rows: int = 20
     step_timeout_s: float = 86400.0
     approval_timeout_s: float = 86400.0
+    sticky_key: str | None = None
     where: str = field(default="rollout", compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -206,6 +209,10 @@ class Rollout:
         check_count(f"{w}.min_rows", self.min_rows)
         check_number(f"{w}.step_timeout_s", self.step_timeout_s, low=0, strict_low=True)
         check_number(f"{w}.approval_timeout_s", self.approval_timeout_s, low=0, strict_low=True)
+        if self.sticky_key is not None and not (
+            isinstance(self.sticky_key, str) and self.sticky_key.strip()
+        ):
+            raise fail(f"{w}.sticky_key", "a request field name", self.sticky_key)
 
 
 @dataclass(frozen=True)
