@@ -65,8 +65,9 @@ def demo(
     console.print(
         f"Report: {page} and {report / 'summary.json'} "
         f"({figures['total']:.0f} s: first model {figures['first_model']:.0f} s, replay "
-        f"{figures['replay']:.0f} s of which monitor {figures['monitor']:.0f} s and "
-        f"controller {figures['controller']:.0f} s, baselines {figures['baselines']:.0f} s)."
+        f"{figures['replay']:.0f} s of which monitor {figures['monitor']:.0f} s, "
+        f"controller {figures['controller']:.0f} s and waiting for the server's log "
+        f"{figures['log']:.0f} s, baselines {figures['baselines']:.0f} s)."
         "\nExplore:\n"
         f"  loopml deployments show {result.names['deployment']}\n"
         f"  loopml lineage model {result.champion}\n"

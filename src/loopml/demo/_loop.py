@@ -15,8 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loopml.core import Settings
+from loopml.core import BackendError, Settings
 from loopml.demo._pipeline import PIPELINE_REF
+from loopml.demo._replay import FLIGHT_KEY
 from loopml.loop import (
     CanaryStep,
     Evaluation,
@@ -28,6 +29,7 @@ from loopml.loop import (
     Triggers,
 )
 from loopml.monitoring import Monitor
+from loopml.serving import PredictionLog
 
 __all__ = ["DemoLoop", "TickRecord", "demo_policy"]
 
@@ -72,6 +74,7 @@ def demo_policy(
             min_labelled=max(100, window_rows // 10),
             min_rows=max(20, window_rows // 100),
             step_timeout_s=10 * _DAY_S,
+            sticky_key=FLIGHT_KEY,  # the same flights reach the canary in every run
         ),
         guardrails=Guardrails(cooldown_s=cooldown_days * _DAY_S, max_retrains_per_day=1),
     )
@@ -109,11 +112,28 @@ class DemoLoop:
             settings, policies=[policy], samples=self._source, clock=lambda: self.now_ms
         )
         self.ticks: list[TickRecord] = []
-        self.seconds = {"monitor": 0.0, "controller": 0.0}
+        self.seconds = {"monitor": 0.0, "controller": 0.0, "log": 0.0}
+        self._log = PredictionLog(settings, durable=False)  # to read the server's segments
 
     def close(self) -> None:
         self.controller.close()
         self.monitor.close()
+        self._log.close()
+
+    def wait_for_log(self, prediction_id: str, timeout_s: float = 120.0) -> None:
+        """Wait until the server's log shows ``prediction_id`` (the newest answer served)
+        to other processes: the server seals its journal into segments every couple of
+        seconds, and a tick that read the log before then would see a different window
+        (and so maybe decide differently) from one run to the next."""
+        started = time.perf_counter()
+        deadline = time.monotonic() + timeout_s
+        while self._log.find(prediction_id) is None:
+            if time.monotonic() > deadline:
+                raise BackendError(
+                    f"prediction {prediction_id} served but not in the log after {timeout_s:g} s"
+                )
+            time.sleep(0.05)
+        self.seconds["log"] += time.perf_counter() - started
 
     def tick(self, clock: dt.datetime) -> TickRecord:
         self.now_ms = int(clock.replace(tzinfo=dt.UTC).timestamp() * 1000)

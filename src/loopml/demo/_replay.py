@@ -104,11 +104,17 @@ Tick = Callable[[dt.datetime, "Replay"], None]
 Advance = Callable[[int], None]
 
 
+FLIGHT_KEY = "flight"  # each record's place in the replay: the canary's sticky key
+
+
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """JSON-ready records of the features (a missing number becomes null)."""
+    """JSON-ready records of the features (a missing number becomes null), each with its
+    :data:`FLIGHT_KEY`, which the server logs but does not feed to the model."""
     features = frame[list(FEATURES)]
     plain = features.astype(object).where(features.notna(), None)
     records: list[dict[str, Any]] = plain.to_dict("records")
+    for position, record in zip(frame.index, records, strict=True):
+        record[FLIGHT_KEY] = str(position)
     return records
 
 
@@ -130,6 +136,7 @@ class Replay:
         days = self.flights[TIME].dt.normalize()
         self._day_bounds = self._bounds(days)
         self._labelled = 0
+        self.last_prediction_id: str | None = None  # of the newest answer served
         self.seconds = {"serve": 0.0, "labels": 0.0}
 
     @staticmethod
@@ -165,6 +172,7 @@ class Replay:
                 served.probability[low + offset] = float(
                     (answer.get("probabilities") or {}).get("1", answer["prediction"])
                 )
+            self.last_prediction_id = answers[-1]["prediction_id"]
 
     def _label(self, start: int, stop: int) -> None:
         labels = self.flights[TARGET].to_numpy()

@@ -224,6 +224,8 @@ def run_demo(
             # in canary, rewriting the whole file (every label so far) is wasted.
             if loop.controller.state(names["deployment"]).state not in _NO_RETRAIN:
                 labels.write(current.labelled_count)
+            if current.last_prediction_id is not None:
+                loop.wait_for_log(current.last_prediction_id)
             record = loop.tick(clock)
             for decision in record.decisions:
                 say(f"{clock:%Y-%m-%d} {decision['kind']}: {decision['reason']}")
