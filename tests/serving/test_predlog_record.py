@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
+
 import pyarrow as pa
 import pytest
 
-from loopml.serving import PredictionRecord, _predlog_record
+from loopml.serving import PredictionRecord, _predlog_record, new_prediction_id
 from loopml.serving._predlog_record import segment_bytes, table_from_bytes, table_of
 
 
@@ -51,3 +53,13 @@ def test_a_segment_is_one_batch_with_the_bytes_of_a_one_step_build(
     assert table_from_bytes(stepped)["prediction_id"].to_pylist() == [
         r.prediction_id for r in records
     ]
+
+
+def test_prediction_ids_keep_their_creation_order_within_a_millisecond() -> None:
+    """Records of one request share a millisecond; their ids still sort as answered, so
+    the log reads them back in that order (the demo's count windows depend on it)."""
+    ids = [new_prediction_id() for _ in range(5000)]
+    assert ids == sorted(ids) and len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    now_ms = time.time_ns() // 1_000_000
+    assert abs(int(ids[-1][:12], 16) - now_ms) < 1000  # the leading 48 bits are the time

@@ -7,7 +7,9 @@ prediction, where the standard library's encoder cost about a tenth of a request
 from __future__ import annotations
 
 import numbers
+import os
 import secrets
+import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -31,14 +33,35 @@ __all__ = [
 ]
 
 
+# The last id's millisecond and random part: ids of one millisecond count up from it.
+_last_id = [0, 0]
+_last_id_lock = threading.Lock()
+
+
+def _forget_last_id() -> None:  # a forked worker draws its own random part
+    _last_id[0] = _last_id[1] = 0
+
+
+os.register_at_fork(after_in_child=_forget_last_id)
+
+
 def new_prediction_id() -> str:
     """A new 32-character hex id: 48 bits of Unix milliseconds, then 80 random bits.
 
     Unique without coordination and ordered by time to the millisecond, so comparing
-    two ids as strings compares their creation times.
+    two ids as strings compares their creation times. Within a process they also keep
+    their creation order inside one millisecond (the next id adds one to the random
+    part), so records stamped alike are read back in the order they were answered:
+    count windows then hold the same records run after run.
     """
-    ms = time.time_ns() // 1_000_000
-    return f"{ms & 0xFFFF_FFFF_FFFF:012x}{secrets.token_hex(10)}"
+    ms = time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF
+    with _last_id_lock:
+        if ms <= _last_id[0]:  # the same millisecond (or the clock stepped back)
+            ms, tail = _last_id[0], _last_id[1] + 1
+        else:  # 79 bits: room for 2**79 increments before the 80 overflow
+            tail = secrets.randbits(79)
+        _last_id[0], _last_id[1] = ms, tail
+    return f"{ms:012x}{tail:020x}"
 
 
 @dataclass(frozen=True)
