@@ -120,6 +120,12 @@ class DemoLoop:
         self.monitor.close()
         self._log.close()
 
+    def __enter__(self) -> DemoLoop:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     def wait_for_log(self, prediction_id: str, timeout_s: float = 120.0) -> None:
         """Wait until the server's log shows ``prediction_id`` (the newest answer served)
         to other processes: the server seals its journal into segments every couple of

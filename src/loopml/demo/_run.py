@@ -206,14 +206,17 @@ def run_demo(
         window_rows=options.window_rows,
         cooldown_days=options.cooldown_days,
     )
-    loop = DemoLoop(settings, policy, window=f"{options.window_rows}rows")
     replay_options = ReplayOptions(
         batch_rows=options.batch_rows,
         label_delay_days=options.label_delay_days,
         tick_days=options.tick_days,
     )
     log_path = Path(settings.home) / "demo" / f"server-{names['deployment']}.log"
-    with LiveServer(settings, names["deployment"], log_path) as server:
+    window = f"{options.window_rows}rows"
+    with (
+        DemoLoop(settings, policy, window) as loop,
+        LiveServer(settings, names["deployment"], log_path) as server,
+    ):
         client = TrafficClient(server.url, names["deployment"])
         runner = Replay(replay, client, replay_options)
         revision = server.wait_for_revision(None)
@@ -239,7 +242,6 @@ def run_demo(
             served = runner.run(on_tick, advance)
         finally:
             client.close()
-            loop.close()
         seconds["replay"] = time.perf_counter() - tick_started
         seconds.update(runner.seconds)
         seconds.update(loop.seconds)
