@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import pyarrow as pa
@@ -63,3 +64,22 @@ def test_prediction_ids_keep_their_creation_order_within_a_millisecond() -> None
     assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
     now_ms = time.time_ns() // 1_000_000
     assert abs(int(ids[-1][:12], 16) - now_ms) < 1000  # the leading 48 bits are the time
+
+
+def test_a_forked_child_draws_ids_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A child forked in the parent's millisecond must not count up from the parent's
+    last id (two workers would hand out the same ids)."""
+    now_ns = time.time_ns() + 10**12  # later than any id so far; the same for both
+    monkeypatch.setattr(time, "time_ns", lambda: now_ns)
+    read, write = os.pipe()
+    parent_last = new_prediction_id()
+    pid = os.fork()
+    if pid == 0:  # the child: its first id, then out without running pytest's teardown
+        os.write(write, new_prediction_id().encode())
+        os._exit(0)
+    os.close(write)
+    child_first = os.read(read, 64).decode()
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child_first) == 32 and child_first[:12] == parent_last[:12]
+    assert int(child_first[12:], 16) != int(parent_last[12:], 16) + 1

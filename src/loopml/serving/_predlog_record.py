@@ -38,8 +38,11 @@ _last_id = [0, 0]
 _last_id_lock = threading.Lock()
 
 
-def _forget_last_id() -> None:  # a forked worker draws its own random part
+def _forget_last_id() -> None:
+    """In a forked child: draw a random part of its own, and a lock no thread holds."""
+    global _last_id_lock
     _last_id[0] = _last_id[1] = 0
+    _last_id_lock = threading.Lock()
 
 
 os.register_at_fork(after_in_child=_forget_last_id)
