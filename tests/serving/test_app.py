@@ -256,3 +256,11 @@ def test_a_frozen_collector_still_frees_replaced_versions(
             assert first() is None  # freed by reference counting: no collection needed
     finally:
         gc.unfreeze()
+
+
+def test_the_app_seals_its_log_as_often_as_asked(models: Settings) -> None:
+    """``segment_interval_s`` (``loopml serve --segment-interval``) reaches the app's log."""
+    _deploy(models, DeploymentSpec.single("churn@1"))
+    with TestClient(create_app(models, "churn-api", segment_interval_s=0.3)) as client:
+        assert _log(_ready(client)).segment_interval_s == 0.3
+        assert client.post(URL, json=ROW).status_code == 200

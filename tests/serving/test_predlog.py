@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from loopml.core import Settings, now_ms
+from loopml.core import Settings, ValidationError, now_ms
 from loopml.serving import PredictionLog, PredictionRecord, new_prediction_id
 from loopml.serving._predlog_record import encode_line
 
@@ -232,3 +232,9 @@ def test_throughput_figure(sqlite_settings: Settings, durable: bool) -> None:
         f"durable={durable}: {len(records) / elapsed:,.0f} appends/s, "
         f"{stats.fsyncs / stats.records:.4f} fsyncs/record, {stats.groups} groups"
     )
+
+
+@pytest.mark.parametrize("interval", [0, -1.0, float("nan")])
+def test_a_segment_interval_must_be_positive(sqlite_settings: Settings, interval: float) -> None:
+    with pytest.raises(ValidationError, match="segment_interval_s must be a number of seconds"):
+        PredictionLog(sqlite_settings, segment_interval_s=interval)

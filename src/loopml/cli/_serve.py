@@ -13,6 +13,7 @@ from loopml.core import Settings, load_settings
 _DEPLOYMENT_ENV = "LOOPML_SERVE_DEPLOYMENT"
 _DURABLE_ENV = "LOOPML_SERVE_DURABLE_LOG"
 _MONITORING_ENV = "LOOPML_SERVE_MONITORING"
+_SEGMENT_ENV = "LOOPML_SERVE_SEGMENT_INTERVAL_S"
 
 
 def _collectors(settings: Settings, deployment: str, enabled: bool) -> list[Any]:
@@ -36,6 +37,7 @@ def app_from_env() -> Any:
         durable_log=os.environ.get(_DURABLE_ENV, "1") == "1",
         collectors=_collectors(settings, deployment, os.environ.get(_MONITORING_ENV, "1") == "1"),
         freeze_gc=True,
+        segment_interval_s=float(os.environ.get(_SEGMENT_ENV, "2")),
     )
 
 
@@ -68,6 +70,14 @@ def serve(
             "prediction log already, and the line costs a tenth of a request).",
         ),
     ] = False,
+    segment_interval: Annotated[
+        float,
+        typer.Option(
+            min=0.05,
+            help="Seconds between turning the prediction log's journal into a segment, "
+            "which monitoring and `predictions tail` on other machines read.",
+        ),
+    ] = 2.0,
 ) -> None:
     """Serve DEPLOYMENT: POST /v1/deployments/DEPLOYMENT/predict, /healthz, /readyz, /metrics."""
     import uvicorn
@@ -87,7 +97,12 @@ def serve(
     if workers == 1:
         collectors = _collectors(settings, deployment, monitoring)
         served = create_app(
-            settings, deployment, durable_log=durable_log, collectors=collectors, freeze_gc=True
+            settings,
+            deployment,
+            durable_log=durable_log,
+            collectors=collectors,
+            freeze_gc=True,
+            segment_interval_s=segment_interval,
         )
         uvicorn.run(served, **options)
         return
@@ -99,6 +114,7 @@ def serve(
             _DEPLOYMENT_ENV: deployment,
             _DURABLE_ENV: "1" if durable_log else "0",
             _MONITORING_ENV: "1" if monitoring else "0",
+            _SEGMENT_ENV: str(segment_interval),
         }
     )
     uvicorn.run("loopml.cli._serve:app_from_env", factory=True, workers=workers, **options)

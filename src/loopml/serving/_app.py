@@ -240,6 +240,7 @@ def create_app(
     durable_log: bool = True,
     collectors: Iterable[Any] = (),
     freeze_gc: bool = False,
+    segment_interval_s: float = 2.0,
 ) -> FastAPI:
     """A FastAPI app serving ``deployment_name``; ready once its versions are loaded.
 
@@ -247,7 +248,8 @@ def create_app(
     passes monitoring's; serving itself knows nothing of monitoring). ``freeze_gc``
     (``loopml serve`` sets it: the process is the server's alone) freezes what the
     process holds once the first versions are loaded (``gc.freeze``), so full collections
-    skip it.
+    skip it. ``segment_interval_s`` is how often the prediction log turns its journal into
+    a segment that other processes (monitoring, ``predictions tail``) read.
     """
     rt = Runtime(settings, deployment_name, freeze_gc=freeze_gc)
     metrics = Metrics()
@@ -257,7 +259,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        holder["log"] = app.state.prediction_log = PredictionLog(settings, durable=durable_log)
+        holder["log"] = app.state.prediction_log = PredictionLog(
+            settings, durable=durable_log, segment_interval_s=segment_interval_s
+        )
         task = asyncio.create_task(rt.keep_current())
         try:
             yield

@@ -95,7 +95,9 @@ class PredictionLog:
             default); when False, once it is queued (a SIGKILL still loses nothing the
             writer had written, a machine crash may lose the last moments).
         max_batch: the most records one group commit writes (a group is never split).
-        segment_rows / segment_interval_s: when journaled records become a segment.
+        segment_rows / segment_interval_s: when journaled records become a segment (which
+            monitoring and other processes read): shorter is fresher for them, at the
+            cost of more, smaller segments.
 
     Raises (from the constructor):
         BackendError: the journal folder, the artifact store or the database fails.
@@ -112,10 +114,14 @@ class PredictionLog:
     ) -> None:
         if max_batch < 1 or segment_rows < 1:
             raise ValidationError("max_batch and segment_rows must be >= 1")
+        if not segment_interval_s > 0:
+            raise ValidationError(
+                f"segment_interval_s must be a number of seconds > 0; got {segment_interval_s!r}"
+            )
         self.durable = durable
         self._max_batch = max_batch
         self._segment_rows = segment_rows
-        self._segment_interval = segment_interval_s
+        self.segment_interval_s = segment_interval_s
         self._folder = settings.home / "predlog"
         self._artifacts = ArtifactStore(settings.artifacts_url)
         self._store = open_store(settings.db_url)
@@ -226,14 +232,14 @@ class PredictionLog:
                 if not self._queue and not self._closing:
                     # every append wakes the writer (a non-durable one, the first of a
                     # batch): the timeout is only for sealing on time when traffic stops
-                    until_seal = self._last_seal + self._segment_interval - time.monotonic()
-                    wait = until_seal if self._unsealed else self._segment_interval
+                    until_seal = self._last_seal + self.segment_interval_s - time.monotonic()
+                    wait = until_seal if self._unsealed else self.segment_interval_s
                     self._cond.wait(max(wait, 0.001))
                 batch = self._take()
                 done = self._closing and not self._queue
             if batch:
                 self._commit(batch)
-            due = time.monotonic() - self._last_seal >= self._segment_interval
+            due = time.monotonic() - self._last_seal >= self.segment_interval_s
             if self._unsealed and (done or due or self._unsealed >= self._segment_rows):
                 self._seal(last=done)
             if done:
@@ -313,7 +319,7 @@ class PredictionLog:
                 return
             else:  # pause before trying again; close() ends the pause
                 with self._cond:
-                    self._sealing.wait_for(lambda: self._writer_done, self._segment_interval)
+                    self._sealing.wait_for(lambda: self._writer_done, self.segment_interval_s)
 
     def _open_spare(self) -> None:
         with self._cond:
