@@ -234,7 +234,9 @@ def test_throughput_figure(sqlite_settings: Settings, durable: bool) -> None:
     )
 
 
-@pytest.mark.parametrize("interval", [0, -1.0, float("nan")])
-def test_a_segment_interval_must_be_positive(sqlite_settings: Settings, interval: float) -> None:
+@pytest.mark.parametrize("interval", [0, -1.0, float("nan"), float("inf"), 3600.5])
+def test_a_segment_interval_must_be_positive_and_at_most_an_hour(
+    sqlite_settings: Settings, interval: float
+) -> None:
     with pytest.raises(ValidationError, match="segment_interval_s must be a number of seconds"):
         PredictionLog(sqlite_settings, segment_interval_s=interval)

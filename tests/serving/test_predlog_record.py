@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import time
 
@@ -66,11 +67,42 @@ def test_prediction_ids_keep_their_creation_order_within_a_millisecond() -> None
     assert abs(int(ids[-1][:12], 16) - now_ms) < 1000  # the leading 48 bits are the time
 
 
+def _frozen_clock(monkeypatch: pytest.MonkeyPatch, last_tail: int = 0) -> int:
+    """Every id made from now on in one millisecond (later than any so far), as if the
+    last id had ``last_tail`` as its random part; returns that millisecond."""
+    ms = time.time_ns() // 1_000_000 + 10**6
+    monkeypatch.setattr(time, "time_ns", lambda: ms * 1_000_000)
+    monkeypatch.setattr(_predlog_record, "_last_id", [ms if last_tail else 0, last_tail])
+    return ms
+
+
+def _parts(prediction_id: str) -> tuple[int, int]:
+    return int(prediction_id[:12], 16), int(prediction_id[12:], 16)
+
+
+def test_ids_of_one_millisecond_count_up_by_random_steps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ordered, but an id does not tell its neighbours' (feedback takes any known id)."""
+    ms = _frozen_clock(monkeypatch)
+    parts = [_parts(new_prediction_id()) for _ in range(1000)]
+    assert {m for m, _ in parts} == {ms}
+    steps = [b - a for (_, a), (_, b) in itertools.pairwise(parts)]
+    assert min(steps) >= 1 and len(set(steps)) > 990  # distinct random steps, not +1
+    assert max(steps) <= 1 << 48
+
+
+def test_a_millisecond_that_runs_out_of_ids_moves_to_the_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ms = _frozen_clock(monkeypatch, last_tail=(1 << 80) - 2)
+    after = [new_prediction_id() for _ in range(3)]
+    assert [m for m, _ in map(_parts, after)] == [ms + 1] * 3
+    assert after == sorted(after) and f"{ms:012x}{(1 << 80) - 2:020x}" < after[0]
+
+
 def test_a_forked_child_draws_ids_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     """A child forked in the parent's millisecond must not count up from the parent's
-    last id (two workers would hand out the same ids)."""
-    now_ns = time.time_ns() + 10**12  # later than any id so far; the same for both
-    monkeypatch.setattr(time, "time_ns", lambda: now_ns)
+    last id (two workers would hand out the same ids): it draws a first id afresh."""
+    _frozen_clock(monkeypatch, last_tail=1 << 79)  # above any first id's 79 random bits
     read, write = os.pipe()
     parent_last = new_prediction_id()
     pid = os.fork()
@@ -82,4 +114,4 @@ def test_a_forked_child_draws_ids_of_its_own(monkeypatch: pytest.MonkeyPatch) ->
     os.close(read)
     os.waitpid(pid, 0)
     assert len(child_first) == 32 and child_first[:12] == parent_last[:12]
-    assert int(child_first[12:], 16) != int(parent_last[12:], 16) + 1
+    assert _parts(child_first)[1] < 1 << 79 < _parts(parent_last)[1]

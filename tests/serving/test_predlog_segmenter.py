@@ -82,7 +82,7 @@ def test_close_ends_a_retry_pause_and_leaves_the_records_for_recovery(
     log = PredictionLog(sqlite_settings, segment_interval_s=0.05)
     kept = [f.result(5) for f in log.append_many([_record(i) for i in range(3)])]
     time.sleep(0.2)  # sealed, failed, now pausing before the next try
-    log._segment_interval = 600.0  # a pause close() must not wait out
+    log.segment_interval_s = 600.0  # a pause close() must not wait out
     closing = threading.Thread(target=log.close)
     closing.start()
     closing.join(60)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Annotated, Any
 
@@ -24,6 +25,12 @@ def _collectors(settings: Settings, deployment: str, enabled: bool) -> list[Any]
     from loopml.monitoring import MonitoringCollector
 
     return [MonitoringCollector(settings, deployment)]
+
+
+def _finite(value: float) -> float:
+    if math.isnan(value):  # a range check lets NaN through: it compares false both ways
+        raise typer.BadParameter(f"expected a number of seconds; got {value}")
+    return value
 
 
 def app_from_env() -> Any:
@@ -74,6 +81,8 @@ def serve(
         float,
         typer.Option(
             min=0.05,
+            max=3600.0,  # the log's MAX_SEGMENT_INTERVAL_S (not imported: start-up)
+            callback=_finite,
             help="Seconds between turning the prediction log's journal into a segment, "
             "which monitoring and `predictions tail` on other machines read.",
         ),

@@ -128,9 +128,10 @@ class DemoLoop:
 
     def wait_for_log(self, prediction_id: str, timeout_s: float = 120.0) -> None:
         """Wait until the server's log shows ``prediction_id`` (the newest answer served)
-        to other processes: the server seals its journal into segments every couple of
-        seconds, and a tick that read the log before then would see a different window
-        (and so maybe decide differently) from one run to the next."""
+        to other processes: the server seals its journal into segments every
+        ``--segment-interval`` (0.2 s here), and a tick that read the log before then
+        would see a different window (and so maybe decide differently) from one run to
+        the next."""
         started = time.perf_counter()
         deadline = time.monotonic() + timeout_s
         while self._log.find(prediction_id) is None:

@@ -38,7 +38,11 @@ from loopml.serving._predlog_record import (
 from loopml.serving._predlog_segments import find_in_segments, tail, write_segments
 from loopml.store import open_store, schema
 
-__all__ = ["PredictionLog", "PredictionLogStats"]
+__all__ = ["MAX_SEGMENT_INTERVAL_S", "PredictionLog", "PredictionLogStats"]
+
+# The longest a log waits between seals: the writer's waits use it as a lock timeout, and
+# readers elsewhere (monitoring, ``predictions tail``) would see nothing newer meanwhile.
+MAX_SEGMENT_INTERVAL_S = 3600.0
 
 _log = logging.getLogger("loopml.serving.predlog")
 _SEGS = schema.prediction_segments
@@ -114,9 +118,10 @@ class PredictionLog:
     ) -> None:
         if max_batch < 1 or segment_rows < 1:
             raise ValidationError("max_batch and segment_rows must be >= 1")
-        if not segment_interval_s > 0:
+        if not 0 < segment_interval_s <= MAX_SEGMENT_INTERVAL_S:  # NaN fails too
             raise ValidationError(
-                f"segment_interval_s must be a number of seconds > 0; got {segment_interval_s!r}"
+                f"segment_interval_s must be a number of seconds > 0 and <= "
+                f"{MAX_SEGMENT_INTERVAL_S:g}; got {segment_interval_s!r}"
             )
         self.durable = durable
         self._max_batch = max_batch

@@ -33,9 +33,11 @@ __all__ = [
 ]
 
 
-# The last id's millisecond and random part: ids of one millisecond count up from it.
+# The last id's millisecond and random part: the next id of that millisecond is larger.
 _last_id = [0, 0]
 _last_id_lock = threading.Lock()
+_FIRST_BITS = 79  # the random part of a millisecond's first id: room above it to count up
+_STEP_BITS = 48  # each further id adds 1 to 2**48: ordered, yet not guessable from another
 
 
 def _forget_last_id() -> None:
@@ -49,20 +51,25 @@ os.register_at_fork(after_in_child=_forget_last_id)
 
 
 def new_prediction_id() -> str:
-    """A new 32-character hex id: 48 bits of Unix milliseconds, then 80 random bits.
+    """A new 32-character hex id: 48 bits of Unix milliseconds, then an 80-bit random part.
 
     Unique without coordination and ordered by time to the millisecond, so comparing
     two ids as strings compares their creation times. Within a process they also keep
-    their creation order inside one millisecond (the next id adds one to the random
-    part), so records stamped alike are read back in the order they were answered:
-    count windows then hold the same records run after run.
+    their creation order inside one millisecond: a millisecond's first id draws 79
+    random bits, each further one adds a random step of 1 to 2**48 (so an id does not
+    tell its neighbours' ids, which feedback accepts from anyone who knows them).
+    Records stamped alike are then read back in the order they were logged, the same
+    order run after run.
     """
     ms = time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF
     with _last_id_lock:
-        if ms <= _last_id[0]:  # the same millisecond (or the clock stepped back)
-            ms, tail = _last_id[0], _last_id[1] + 1
-        else:  # 79 bits: room for 2**79 increments before the 80 overflow
-            tail = secrets.randbits(79)
+        tail = _last_id[1] + 1 + secrets.randbits(_STEP_BITS)
+        # the same millisecond (or the clock stepped back): count up, unless that would
+        # overflow 80 bits (2**31 ids in one millisecond first): then the next millisecond
+        if ms <= _last_id[0] and tail < 1 << 80:
+            ms = _last_id[0]
+        else:
+            ms, tail = max(ms, _last_id[0] + 1), secrets.randbits(_FIRST_BITS)
         _last_id[0], _last_id[1] = ms, tail
     return f"{ms:012x}{tail:020x}"
 
