@@ -35,7 +35,7 @@ def _finite(value: float) -> float:
 
 def app_from_env() -> Any:
     """The app factory each uvicorn worker process calls (with ``--workers`` above 1)."""
-    from loopml.serving import create_app
+    from loopml.serving import SEGMENT_INTERVAL_S, create_app
 
     settings, deployment = load_settings(), os.environ[_DEPLOYMENT_ENV]
     return create_app(
@@ -44,7 +44,7 @@ def app_from_env() -> Any:
         durable_log=os.environ.get(_DURABLE_ENV, "1") == "1",
         collectors=_collectors(settings, deployment, os.environ.get(_MONITORING_ENV, "1") == "1"),
         freeze_gc=True,
-        segment_interval_s=float(os.environ.get(_SEGMENT_ENV, "2")),
+        segment_interval_s=float(os.environ.get(_SEGMENT_ENV, SEGMENT_INTERVAL_S)),
     )
 
 
@@ -81,7 +81,8 @@ def serve(
         float,
         typer.Option(
             min=0.05,
-            max=3600.0,  # the log's MAX_SEGMENT_INTERVAL_S (not imported: start-up)
+            max=3600.0,  # the log's MAX_SEGMENT_INTERVAL_S; 2.0 below is its default
+            # SEGMENT_INTERVAL_S (neither imported: serving loads only once serve() runs)
             callback=_finite,
             help="Seconds between turning the prediction log's journal into a segment, "
             "which monitoring and `predictions tail` on other machines read.",

@@ -10,7 +10,7 @@ if TYPE_CHECKING:
     from loopml.serving._batch import BatchResult, predict_file
     from loopml.serving._deployments import Deployment, DeploymentRevision, Deployments
     from loopml.serving._feedback import Feedback, FeedbackLabel, FeedbackResult
-    from loopml.serving._predlog import PredictionLog, PredictionLogStats
+    from loopml.serving._predlog import SEGMENT_INTERVAL_S, PredictionLog, PredictionLogStats
     from loopml.serving._predlog_reader import PredictionReader
     from loopml.serving._predlog_record import PredictionRecord, new_prediction_id
     from loopml.serving._routing import (
@@ -49,6 +49,7 @@ _LAZY = {
     "FeedbackResult": "_feedback",
     "PredictionLog": "_predlog",
     "PredictionLogStats": "_predlog",
+    "SEGMENT_INTERVAL_S": "_predlog",
     "PredictionReader": "_predlog_reader",
     "PredictionRecord": "_predlog_record",
     "new_prediction_id": "_predlog_record",
@@ -66,6 +67,7 @@ __getattr__ = _lazy_exports(__name__, _LAZY, globals())
 
 
 __all__ = [
+    "SEGMENT_INTERVAL_S",
     "STRATEGIES",
     "BatchResult",
     "Deployment",

@@ -27,7 +27,7 @@ from prometheus_client import (
 from loopml.core import PermissionDeniedError, Settings, ValidationError, now_ms
 from loopml.serving._deployments import Deployments
 from loopml.serving._lane import LanedFastAPI, error_body
-from loopml.serving._predlog import PredictionLog
+from loopml.serving._predlog import SEGMENT_INTERVAL_S, PredictionLog
 from loopml.serving._predlog_record import PredictionRecord, new_prediction_id
 from loopml.serving._routing import route
 from loopml.serving._runtime import LoadedModel, ServingState, load_state, validate_records
@@ -240,7 +240,7 @@ def create_app(
     durable_log: bool = True,
     collectors: Iterable[Any] = (),
     freeze_gc: bool = False,
-    segment_interval_s: float = 2.0,
+    segment_interval_s: float = SEGMENT_INTERVAL_S,
 ) -> FastAPI:
     """A FastAPI app serving ``deployment_name``; ready once its versions are loaded.
 

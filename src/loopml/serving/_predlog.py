@@ -38,8 +38,14 @@ from loopml.serving._predlog_record import (
 from loopml.serving._predlog_segments import find_in_segments, tail, write_segments
 from loopml.store import open_store, schema
 
-__all__ = ["MAX_SEGMENT_INTERVAL_S", "PredictionLog", "PredictionLogStats"]
+__all__ = [
+    "MAX_SEGMENT_INTERVAL_S",
+    "SEGMENT_INTERVAL_S",
+    "PredictionLog",
+    "PredictionLogStats",
+]
 
+SEGMENT_INTERVAL_S = 2.0  # between seals, unless asked otherwise
 # The longest a log waits between seals: the writer's waits use it as a lock timeout, and
 # readers elsewhere (monitoring, ``predictions tail``) would see nothing newer meanwhile.
 MAX_SEGMENT_INTERVAL_S = 3600.0
@@ -114,7 +120,7 @@ class PredictionLog:
         durable: bool = True,
         max_batch: int = 1000,
         segment_rows: int = 10_000,
-        segment_interval_s: float = 2.0,
+        segment_interval_s: float = SEGMENT_INTERVAL_S,
     ) -> None:
         if max_batch < 1 or segment_rows < 1:
             raise ValidationError("max_batch and segment_rows must be >= 1")
