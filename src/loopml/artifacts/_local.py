@@ -3,8 +3,9 @@
 A blob is first written to a temp file in the store's ``tmp/`` folder. While it is written,
 the kernel is asked to start writing each finished 32 MiB window to disk (Linux
 ``sync_file_range``), and the writer waits for the window before it, so the disk works
-while the next bytes are produced and at most two windows are ever dirty. Committing a
-set of temp files then:
+while the next bytes are produced and at most two windows are ever dirty. A copy of a
+large file skips the page cache altogether where the filesystem allows it (direct writes,
+:mod:`loopml.artifacts._direct`). Committing a set of temp files then:
 
 1. fsyncs every temp file (its bytes and size are on disk),
 2. renames each to its final key (``os.replace``: atomic),
@@ -21,12 +22,22 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import mmap
 import os
 import secrets
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
+
+from loopml.artifacts._direct import (
+    ALIGN,
+    DIRECT_MIN,
+    REFUSED_ERRNOS,
+    copy_direct,
+    open_direct,
+    write_at,
+)
 
 __all__ = ["WINDOW", "TempWriter", "commit_temps", "fsync_path"]
 
@@ -37,6 +48,8 @@ _BUFFER = 4 << 20
 _START_WRITE = 2  # SYNC_FILE_RANGE_WRITE
 _WAIT_ALL = 7  # SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER
 _O_BINARY = getattr(os, "O_BINARY", 0)
+_UNTRIED = -1  # TempWriter._direct before the direct-write descriptor is asked for
+_REFUSED = -2  # ... where the filesystem has no direct writes
 
 
 @functools.cache
@@ -74,8 +87,10 @@ def fsync_path(path: Path, *, folder: bool = False) -> None:
 class TempWriter:
     """A new temp file in ``directory``, written with paced write-back (see the module doc).
 
-    ``write`` buffers up to 4 MiB; ``copy_from`` copies another file inside the kernel.
-    ``close`` (or leaving the with-block) flushes and closes it; nothing is fsynced here:
+    ``write`` buffers up to 4 MiB; each full buffer goes to the disk with a direct write
+    where the filesystem takes them (:mod:`loopml.artifacts._direct`), else through the
+    page cache with paced write-back. ``copy_from`` copies another file. ``close`` (or
+    leaving the with-block) flushes and closes it; nothing is fsynced here:
     :func:`commit_temps` does that. ``discard`` closes and deletes it.
     """
 
@@ -96,6 +111,9 @@ class TempWriter:
         self._started = 0  # write-back has been started for bytes [0, _started)
         self._range = _sync_file_range()
         self._closed = False
+        # Opened at the first full buffer or large copy, so a small blob never pays for it.
+        self._direct = _UNTRIED
+        self._stage: mmap.mmap | None = None  # the aligned copy of a full buffer
 
     def __enter__(self) -> TempWriter:
         return self
@@ -109,24 +127,32 @@ class TempWriter:
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Append ``data``."""
         view = memoryview(data).cast("B")
-        if len(self._buffer) + len(view) > _BUFFER:
+        while len(self._buffer) + len(view) >= _BUFFER:
+            room = _BUFFER - len(self._buffer)
+            self._buffer += view[:room]
+            view = view[room:]
             self._flush()
-        if len(view) >= _BUFFER:
-            self._write_all(view)
-        else:
-            self._buffer += view
+        self._buffer += view
 
     def copy_from(self, source_fd: int, stop: Callable[[], bool] | None = None) -> bool:
-        """Append everything from ``source_fd`` (read from offset 0 on), in the kernel where it
-        can (``copy_file_range``). ``stop`` is asked after each window; True ends the copy
+        """Append everything from ``source_fd`` (read from offset 0 on): a large source with
+        direct writes where the filesystem takes them, else in the kernel where it can
+        (``copy_file_range``). ``stop`` is asked after each window; True ends the copy
         early and this returns False."""
         self._flush()
+        if os.fstat(source_fd).st_size >= DIRECT_MIN and self._direct_fd() is not None:
+            done = copy_direct(source_fd, self._direct, self._fd, self.size, stop)
+            if done is not None:
+                self.size += done[0]
+                self._started = self.size  # nothing of it is dirty: pacing starts after it
+                return done[1]
+            self._refuse_direct()
         offset = 0
         kernel = hasattr(os, "copy_file_range")
         while True:
             if kernel:
                 try:
-                    count = os.copy_file_range(source_fd, self._fd, WINDOW, offset)
+                    count = os.copy_file_range(source_fd, self._fd, WINDOW, offset, self.size)
                 except OSError:
                     if offset:  # it worked before, so this is a real failure
                         raise
@@ -137,7 +163,7 @@ class TempWriter:
             else:
                 chunk = os.pread(source_fd, WINDOW, offset)
                 count = len(chunk)
-                self._write_all(memoryview(chunk))
+                self._write_plain(memoryview(chunk))
             if not count:
                 return True
             offset += count
@@ -151,26 +177,63 @@ class TempWriter:
         try:
             self._flush()
         finally:
-            self._closed = True
-            os.close(self._fd)
+            self._close_fds()
 
     def discard(self) -> None:
         """Close and delete the temp file."""
         try:
             if not self._closed:
-                self._closed = True
-                os.close(self._fd)
+                self._close_fds()
         finally:
             self.path.unlink(missing_ok=True)
 
-    def _flush(self) -> None:
-        if self._buffer:
-            self._write_all(memoryview(self._buffer))
-            self._buffer = bytearray()
+    def _close_fds(self) -> None:
+        self._closed = True
+        self._stage = None
+        try:
+            if self._direct >= 0:
+                os.close(self._direct)
+        finally:
+            os.close(self._fd)
 
-    def _write_all(self, view: memoryview) -> None:
+    def _direct_fd(self) -> int | None:
+        """The direct-write descriptor while the file's end is aligned; None where the
+        filesystem has no direct writes or an unaligned piece was written."""
+        if self._direct == _UNTRIED:
+            found = open_direct(self.path)
+            self._direct = _REFUSED if found is None else found
+        return self._direct if self._direct >= 0 and self.size % ALIGN == 0 else None
+
+    def _refuse_direct(self) -> None:
+        if self._direct >= 0:
+            os.close(self._direct)
+        self._direct = _REFUSED
+
+    def _flush(self) -> None:
+        if not self._buffer:
+            return
+        view = memoryview(self._buffer)
+        if len(view) == _BUFFER and self._direct_fd() is not None:
+            if self._stage is None:
+                self._stage = mmap.mmap(-1, _BUFFER)  # page-aligned, as direct writes need
+            self._stage[:] = view
+            try:
+                write_at(self._direct, memoryview(self._stage), self.size)
+            except OSError as exc:
+                if exc.errno not in REFUSED_ERRNOS:
+                    raise
+                self._refuse_direct()
+                self._write_plain(view)
+            else:
+                self.size += len(view)
+                self._started = self.size
+        else:
+            self._write_plain(view)
+        self._buffer = bytearray()
+
+    def _write_plain(self, view: memoryview) -> None:
         while view:
-            written = os.write(self._fd, view)
+            written = os.pwrite(self._fd, view, self.size)
             view = view[written:]
             self.size += written
         self._pace()
