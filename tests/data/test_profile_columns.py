@@ -122,6 +122,17 @@ def test_numpy_path_without_fine_histograms(monkeypatch: pytest.MonkeyPatch) -> 
         _assert_close(mine.columns[name], theirs.columns[name])
 
 
+def test_columns_on_several_threads_match_one_at_a_time(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "d.parquet"
+    pq.write_table(_table(20_000), path, row_group_size=3_000)
+    monkeypatch.setattr(_profile_columns.os, "cpu_count", lambda: 4)
+    several = profile(path)
+    monkeypatch.setattr(_profile_columns, "SORT_MEMORY", 0)  # no room for a second column
+    assert profile(path).to_dict() == several.to_dict()
+
+
 def test_parquet_files_with_other_schemas_go_to_duckdb(tmp_path: Path) -> None:
     pq.write_table(pa.table({"x": [1.0, 2.0]}), tmp_path / "a.parquet")
     pq.write_table(pa.table({"x": [3.0], "y": [9]}), tmp_path / "b.parquet")

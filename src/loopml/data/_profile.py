@@ -45,10 +45,10 @@ import pandas as pd
 import pyarrow as pa
 
 from loopml.core import ValidationError
-from loopml.data._profile_columns import column_source, numeric_profile
+from loopml.data._profile_columns import column_source, numeric_profiles
 from loopml.data._profile_counts import category_counts, histogram_counts
 from loopml.data._profile_model import ColumnKind, ColumnProfile, DatasetProfile, Histogram
-from loopml.data._profile_scan import dtype_name, quote, scan_profile
+from loopml.data._profile_scan import quote, scan_profile
 
 __all__ = [
     "ColumnKind",
@@ -171,16 +171,7 @@ def profile(
         columnar = column_source(source, paths)
         if columnar is None:
             return _duckdb_profile(source, bins=bins, top_k=top_k, fine_bins=fine_bins)
-        numeric = {
-            name: numeric_profile(
-                columnar,
-                name,
-                bins=bins,
-                fine_bins=fine_bins,
-                dtype=dtype_name(columnar.schema.field(name).type),
-            )
-            for name in columnar.numeric
-        }
+        numeric = numeric_profiles(columnar, bins=bins, fine_bins=fine_bins)
     except (OSError, pa.ArrowException) as exc:
         raise ValidationError(f"cannot profile {_describe(source)}: {exc}") from exc
     order = [str(name) for name in source.columns] if isinstance(source, pd.DataFrame) else None

@@ -1,12 +1,13 @@
-"""Numeric columns profiled one at a time in numpy: the first path of :func:`loopml.data.profile`.
+"""Numeric columns profiled in numpy, one per core: the first path of :func:`loopml.data.profile`.
 
 DuckDB scans every column at once, with memory growing with columns times threads
 (about 450 MB for 200 MB of floats). Integer and float columns of Parquet files,
 Arrow tables and DataFrames need no SQL: each is read alone (Parquet row group by
 row group into one preallocated array), sorted in place, and every statistic comes
-from the sorted values, so peak memory is about one column. Quantiles are exact at
-any size (linear interpolation between order statistics, as DuckDB's
-``quantile_cont``; the two can differ in the last bit), and so are the fine edges.
+from the sorted values, so peak memory is about one column per core (at most
+:data:`SORT_MEMORY` between them). Quantiles are exact at any size (linear
+interpolation between order statistics, as DuckDB's ``quantile_cont``; the two can
+differ in the last bit), and so are the fine edges.
 
 Columns of other types, sources whose files disagree on their schema, remote files,
 and inputs of more than :data:`COLUMN_VALUES_BUDGET` rows stay on the DuckDB path.
@@ -17,7 +18,10 @@ from __future__ import annotations
 import glob
 import itertools
 import math
+import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,12 +32,14 @@ import pyarrow.parquet as pq
 
 from loopml.data._profile_fine import quantile_edges, sorted_counts
 from loopml.data._profile_model import QUANTILE_KEYS, ColumnProfile, Histogram
-from loopml.data._profile_scan import bin_edges, quantile_fractions
+from loopml.data._profile_scan import bin_edges, dtype_name, quantile_fractions
 
-__all__ = ["COLUMN_VALUES_BUDGET", "ColumnSource", "column_source", "numeric_profile"]
+__all__ = ["COLUMN_VALUES_BUDGET", "ColumnSource", "column_source", "numeric_profiles"]
 
 COLUMN_VALUES_BUDGET = 32_000_000
 """The most rows profiled in numpy (256 MB of float64 per column); above it, DuckDB."""
+SORT_MEMORY = 512 << 20
+"""Columns sorted at the same time hold at most about this many bytes between them."""
 _CHUNK = 1 << 20
 _Floats = np.ndarray[Any, np.dtype[np.float64]]
 
@@ -141,11 +147,38 @@ def _squares(ordered: _Floats, mean: float) -> float:
     return total
 
 
-def numeric_profile(
-    source: ColumnSource, name: str, *, bins: int, fine_bins: int, dtype: str
+def numeric_profiles(
+    source: ColumnSource, *, bins: int, fine_bins: int
+) -> dict[str, ColumnProfile]:
+    """The profile of every numeric column of ``source``, by name.
+
+    Sorting is most of the work (numpy sorts 10 million float64 in about 0.7 s on one
+    core) and numpy releases the GIL while it sorts, so columns are profiled on as many
+    threads as there are cores, as long as their values fit :data:`SORT_MEMORY` together.
+    Reading takes turns under one lock: a Parquet file is never read by two threads at once.
+    """
+    names = source.numeric
+    workers = min(os.cpu_count() or 1, len(names), SORT_MEMORY // max(1, 8 * source.row_count))
+    reading = threading.Lock()
+
+    def one(name: str) -> ColumnProfile:
+        dtype = dtype_name(source.schema.field(name).type)
+        with reading:
+            ordered = _finite_values(source, name)
+        return _profile_of_values(
+            source, name, ordered, bins=bins, fine_bins=fine_bins, dtype=dtype
+        )
+
+    if workers <= 1:
+        return {name: one(name) for name in names}
+    with ThreadPoolExecutor(workers, thread_name_prefix="loopml-profile") as pool:
+        return dict(zip(names, pool.map(one, names), strict=True))
+
+
+def _profile_of_values(
+    source: ColumnSource, name: str, ordered: _Floats, *, bins: int, fine_bins: int, dtype: str
 ) -> ColumnProfile:
-    """The profile of numeric column ``name``, computed from its sorted values."""
-    ordered = _finite_values(source, name)
+    """The profile of numeric column ``name`` from its finite values (sorted here, in place)."""
     ordered.sort()
     count = len(ordered)
     missing = source.row_count - count
