@@ -10,7 +10,7 @@ import blake3
 import pytest
 
 from loopml.artifacts import ArtifactStore
-from loopml.artifacts._direct import ALIGN, DIRECT_MIN, copy_direct, open_direct
+from loopml.artifacts._direct import ALIGN, DIRECT_MIN, copy_direct, open_direct, write_at
 from loopml.artifacts._local import TempWriter
 
 WINDOW = 16 << 20
@@ -81,6 +81,26 @@ def test_copy_direct_happy_stop_ends_after_a_window(
     assert done == (WINDOW, False)
     assert asked == [1]
     assert path.read_bytes() == data[:WINDOW]
+
+
+def test_write_at_happy_short_direct_write_ends_on_the_plain_descriptor(
+    target: tuple[Path, int, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, plain, direct = target
+    data = os.urandom(2 * ALIGN)
+    real_pwrite = os.pwrite
+    used: list[int] = []
+
+    def first_stops_short(fd: int, buffer: memoryview, offset: int) -> int:
+        used.append(fd)
+        if len(used) == 1:  # a direct write that stopped off a block boundary
+            return real_pwrite(plain, buffer[:1000], offset)
+        return real_pwrite(fd, buffer, offset)
+
+    monkeypatch.setattr(os, "pwrite", first_stops_short)
+    write_at(direct, memoryview(data), 0, plain)
+    assert used == [direct, plain]
+    assert path.read_bytes() == data
 
 
 def test_temp_writer_happy_writes_after_a_direct_copy_append(tmp_path: Path) -> None:

@@ -127,7 +127,7 @@ def test_columns_on_several_threads_match_one_at_a_time(
 ) -> None:
     path = tmp_path / "d.parquet"
     pq.write_table(_table(20_000), path, row_group_size=3_000)
-    monkeypatch.setattr(_profile_columns.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(_profile_columns, "_usable_cores", lambda: 4)
     several = profile(path)
     monkeypatch.setattr(_profile_columns, "SORT_MEMORY", 0)  # no room for a second column
     assert profile(path).to_dict() == several.to_dict()

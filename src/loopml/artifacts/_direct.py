@@ -51,14 +51,21 @@ def open_direct(path: os.PathLike[str] | str) -> int | None:
         raise
 
 
-def write_at(fd: int, data: memoryview, offset: int) -> None:
-    """Write all of ``data`` at ``offset`` of ``fd``."""
+def write_at(fd: int, data: memoryview, offset: int, plain_fd: int | None = None) -> None:
+    """Write all of ``data`` at ``offset`` of ``fd``.
+
+    A direct write may stop short; if it stops off a block boundary, what is left can no
+    longer be written direct, so it goes through ``plain_fd`` (the same file opened
+    without ``O_DIRECT``) where one is given.
+    """
     while data:
         written = os.pwrite(fd, data, offset)
         if written <= 0:
             raise OSError(errno.EIO, f"write returned {written} at offset {offset}")
         data = data[written:]
         offset += written
+        if written % ALIGN and plain_fd is not None:
+            fd = plain_fd
 
 
 def copy_direct(
@@ -95,7 +102,7 @@ def copy_direct(
                 return copied, True
             head = count - count % ALIGN if aligned else 0
             if head:
-                writing = writer.submit(write_at, direct_fd, view[:head], start + copied)
+                writing = writer.submit(write_at, direct_fd, view[:head], start + copied, plain_fd)
                 if not copied:  # the filesystem's verdict on direct writes comes now
                     try:
                         writing.result()

@@ -218,7 +218,7 @@ class TempWriter:
                 self._stage = mmap.mmap(-1, _BUFFER)  # page-aligned, as direct writes need
             self._stage[:] = view
             try:
-                write_at(self._direct, memoryview(self._stage), self.size)
+                write_at(self._direct, memoryview(self._stage), self.size, self._fd)
             except OSError as exc:
                 if exc.errno not in REFUSED_ERRNOS:
                     raise

@@ -154,11 +154,12 @@ def numeric_profiles(
 
     Sorting is most of the work (numpy sorts 10 million float64 in about 0.7 s on one
     core) and numpy releases the GIL while it sorts, so columns are profiled on as many
-    threads as there are cores, as long as their values fit :data:`SORT_MEMORY` together.
+    threads as there are usable cores, as long as their sorted values fit :data:`SORT_MEMORY`
+    together (per call; the column being read needs about one more column's memory).
     Reading takes turns under one lock: a Parquet file is never read by two threads at once.
     """
     names = source.numeric
-    workers = min(os.cpu_count() or 1, len(names), SORT_MEMORY // max(1, 8 * source.row_count))
+    workers = min(_usable_cores(), len(names), SORT_MEMORY // max(1, 8 * source.row_count))
     reading = threading.Lock()
 
     def one(name: str) -> ColumnProfile:
@@ -172,7 +173,19 @@ def numeric_profiles(
     if workers <= 1:
         return {name: one(name) for name in names}
     with ThreadPoolExecutor(workers, thread_name_prefix="loopml-profile") as pool:
-        return dict(zip(names, pool.map(one, names), strict=True))
+        futures = [pool.submit(one, name) for name in names]
+        try:
+            return {name: future.result() for name, future in zip(names, futures, strict=True)}
+        except BaseException:
+            # A failed column (or Ctrl-C) stops the columns not started yet.
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _usable_cores() -> int:
+    """The cores this process may run on (its affinity, which containers narrow)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 def _profile_of_values(
