@@ -3,9 +3,10 @@
 A blob is first written to a temp file in the store's ``tmp/`` folder. While it is written,
 the kernel is asked to start writing each finished 32 MiB window to disk (Linux
 ``sync_file_range``), and the writer waits for the window before it, so the disk works
-while the next bytes are produced and at most two windows are ever dirty. A copy of a
-large file skips the page cache altogether where the filesystem allows it (direct writes,
-:mod:`loopml.artifacts._direct`). Committing a set of temp files then:
+while the next bytes are produced and at most two windows are ever dirty. Where the
+filesystem allows it, a large blob skips the page cache altogether (direct writes,
+:mod:`loopml.artifacts._direct`): a copy of a file of 4 MiB or more, and every full 4 MiB
+write buffer. Committing a set of temp files then:
 
 1. fsyncs every temp file (its bytes and size are on disk),
 2. renames each to its final key (``os.replace``: atomic),
