@@ -233,10 +233,8 @@ class TempWriter:
         self._buffer = bytearray()
 
     def _write_plain(self, view: memoryview) -> None:
-        while view:
-            written = os.pwrite(self._fd, view, self.size)
-            view = view[written:]
-            self.size += written
+        write_at(self._fd, view, self.size)
+        self.size += len(view)
         self._pace()
 
     def _pace(self) -> None:
